@@ -1,0 +1,132 @@
+"""Run notebooks top to bottom: refresh stored outputs (`make execute`) or time them
+(`make bench`). Plumbing for maintainers; no lesson lives here.
+
+Stored outputs are kept lean and portable: stderr streams (TF log lines) are dropped,
+error tracebacks are cut to their last line, and absolute paths and the host name are
+replaced, so a notebook executed on one machine carries nothing of it.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import re
+import socket
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def _scrub_text(text: str) -> str:
+    for prefix, label in ((sys.prefix, "<venv>"), (str(ROOT), "."), (str(pathlib.Path.home()), "~")):
+        text = text.replace(prefix, label)
+    host = socket.gethostname()
+    if host and len(host) > 3:
+        text = text.replace(host, "<host>")
+    return re.sub(r"/tmp/[A-Za-z0-9_.\-/]+", "<tmpdir>", text)
+
+
+def clean_outputs(nb) -> None:
+    """Make stored outputs lean and free of machine details (in place)."""
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        if cell.cell_type != "code":
+            continue
+        kept = []
+        for out in cell.outputs:
+            if out.output_type == "stream" and out.name == "stderr":
+                continue
+            if out.output_type == "stream":
+                out.text = _scrub_text(out.text)
+            elif out.output_type == "error":
+                out.traceback = [f"{out.ename}: {_scrub_text(out.evalue)}"]
+                out.evalue = _scrub_text(out.evalue)
+            elif "data" in out:
+                for mime in ("text/plain", "text/html", "text/markdown"):
+                    if mime in out.data:
+                        out.data[mime] = _scrub_text(out.data[mime])
+            kept.append(out)
+        cell.outputs = kept
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+
+
+def execute(path, *, write: bool = True, timeout_s: int = 600) -> float:
+    """Execute one notebook in its own folder; return wall seconds (kernel start included)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = pathlib.Path(path)
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=timeout_s,
+        startup_timeout=180,
+        kernel_name="python3",
+        record_timing=False,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    start = time.perf_counter()
+    client.execute()
+    seconds = time.perf_counter() - start
+    if write:
+        clean_outputs(nb)
+        nbformat.write(nb, path)
+        _normalize(path)
+    return seconds
+
+
+def _normalize(path: pathlib.Path) -> None:
+    """Normalize the JSON with tensorflow_docs' nbfmt (the TF docs' formatter)."""
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "tensorflow_docs.tools.nbfmt", str(path)],
+                   check=True, capture_output=True)
+
+
+def main(argv: list[str]) -> int:
+    """`hpclab execute [--bench FILE] NOTEBOOK...`"""
+    bench_file = None
+    if argv[:1] == ["--bench"]:
+        if len(argv) < 2:
+            print("usage: hpclab execute [--bench FILE] NOTEBOOK...", file=sys.stderr)
+            return 2
+        bench_file, argv = argv[1], argv[2:]
+    paths = [pathlib.Path(p) for p in argv] or sorted((ROOT / "notebooks").glob("*.ipynb"))
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        print(f"no such notebook: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    rows = []
+    for path in paths:
+        seconds = execute(path, write=bench_file is None)
+        rows.append((path.name, seconds))
+        print(f"{path.name:<45}{seconds:7.1f} s", flush=True)
+    if bench_file:
+        _write_bench(pathlib.Path(bench_file), rows)
+    return 0
+
+
+def _write_bench(path: pathlib.Path, rows) -> None:
+    import os
+    import platform
+
+    import psutil
+
+    total = sum(s for _, s in rows)
+    lines = [
+        "# Notebook timings",
+        "",
+        f"Measured by `make bench` on {time.strftime('%Y-%m-%d')}: {psutil.cpu_count()} CPU cores, "
+        f"Python {platform.python_version()}, {platform.machine()}, no GPU/TPU"
+        if not os.environ.get("CUDA_VISIBLE_DEVICES") else "",
+        "Wall time per notebook, kernel start included. A benchmark, not a test:",
+        "the target is 60 s per notebook (90 s for 06_multi_worker).",
+        "",
+        "| notebook | seconds |",
+        "|---|---:|",
+        *[f"| {name} | {seconds:.1f} |" for name, seconds in rows],
+        f"| **total** | **{total:.1f}** |",
+        "",
+    ]
+    path.write_text("\n".join(lines))
+    print(f"{'total':<45}{total:7.1f} s\nwrote {path}")

@@ -1,0 +1,48 @@
+import subprocess
+import sys
+
+from hpclab import cli, doctor
+
+
+def test_a_hanging_probe_is_stopped_at_its_time_limit():
+    results = doctor.run_probes(
+        timeout_s=3, probes={"hang": "import time; time.sleep(60)", "fine": "print('{}')"}
+    )
+    assert results["hang"] == {"ok": False, "seconds": 3, "error": "timed out after 3 s"}
+    assert results["fine"]["ok"] and results["fine"]["result"] == {}
+
+
+def test_a_failing_probe_is_reported_not_raised():
+    results = doctor.run_probes(timeout_s=30, probes={"broken": "import no_such_module_here"})
+    assert not results["broken"]["ok"]
+    assert "No module named 'no_such_module_here'" in results["broken"]["error"]
+
+
+def test_report_says_what_is_missing():
+    text = doctor.report({
+        "tensorflow": {"ok": False, "error": "timed out after 90 s"},
+        "tf_keras": {"ok": False, "error": "No module named 'tf_keras'"},
+        "strategy": {"ok": True, "result": {"strategy": "TPUStrategy", "replicas": 8,
+                                             "reason": "TPUStrategy: a TPU was found (8 cores)"}},
+    })
+    assert "TensorFlow: FAILED (timed out after 90 s)" in text
+    assert "NOT AVAILABLE (No module named 'tf_keras')" in text
+    assert "TPU reachable                  yes" in text
+
+
+def test_hpclab_doctor_end_to_end():
+    result = subprocess.run([sys.executable, "-m", "hpclab.cli", "doctor"],
+                            capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    for expected in ("tensorflow                     2.21", "keras", "physical CPU",
+                     "ai_edge_litert                 ok", "tf_keras                       ok",
+                     "tensorflow_model_optimization  ok", "TPU reachable                  no",
+                     "strategy chosen"):
+        assert expected in out, f"{expected!r} missing from:\n{out}"
+
+
+def test_cli_unknown_command_fails_with_usage(capsys):
+    assert cli.main(["doctr"]) == 2
+    assert "unknown command 'doctr'" in capsys.readouterr().err
+    assert cli.main([]) == 0
