@@ -1,0 +1,287 @@
+"""hpclab.cluster: bad inputs fail clearly, and no worker process outlives its launcher.
+
+The workers here are tiny Python scripts, not TensorFlow: each test takes seconds.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import psutil
+import pytest
+
+from hpclab import cluster
+
+SLEEPER = """
+    import json, os, subprocess, sys, time
+    task = json.loads(os.environ["TF_CONFIG"])["task"]
+    child = subprocess.Popen(["sleep", "60"])  # a grandchild: must die with its worker
+    print(json.dumps({"worker": task["index"], "event": "up", "child": child.pid}), flush=True)
+    time.sleep(float(sys.argv[1]) if len(sys.argv) > 1 else 60)
+"""
+
+SERVER = """
+    import json, os, socket, time
+    cfg = json.loads(os.environ["TF_CONFIG"])
+    i = cfg["task"]["index"]
+    port = int(cfg["cluster"]["worker"][i].rsplit(":", 1)[1])
+    server = socket.socket(socket.AF_INET6)
+    server.bind(("::", port))  # every interface, as TensorFlow's gRPC server does
+    server.listen()
+    print(json.dumps({"worker": i, "event": "listening", "port": port}), flush=True)
+    if i == 1:  # reach worker 0 over loopback: both must share one network
+        host, p = cfg["cluster"]["worker"][0].rsplit(":", 1)
+        for _ in range(100):
+            try:
+                socket.create_connection((host, int(p)), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        print(json.dumps({"worker": i, "event": "connected"}), flush=True)
+    time.sleep(30)
+"""
+
+DIES_AT_STARTUP = """
+    import json, os, time
+    if json.loads(os.environ["TF_CONFIG"])["task"]["index"] == 1:
+        raise RuntimeError("no training data on this worker")
+    time.sleep(60)
+"""
+
+
+@pytest.fixture
+def write(tmp_path):
+    def _write(source, name="worker.py"):
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(source))
+        return path
+    return _write
+
+
+def alive(pid):
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def assert_all_gone(pids, within_s=0.0):
+    deadline = time.monotonic() + within_s
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in pids if alive(p)], f"processes left behind: {pids}"
+
+
+def assert_no_children():
+    children = psutil.Process().children(recursive=True)
+    assert not children, f"child processes left behind: {children}"
+
+
+# -- bad inputs: a clear error, nothing started --------------------------------------------
+@pytest.mark.parametrize("n", [0, -1, 1.5, True])
+def test_zero_workers_is_refused(write, n):
+    with pytest.raises(ValueError, match="num_workers must be a positive integer, e.g. 2"):
+        cluster.LocalCluster(write(SLEEPER), num_workers=n)
+    assert_no_children()
+
+
+def test_a_port_in_use_is_refused(write):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        free = cluster.free_ports(1)[0]
+        with pytest.raises(ValueError, match=f"port {port} on 127.0.0.1 is in use.*ports=None"):
+            cluster.LocalCluster(write(SLEEPER), 2, ports=[free, port]).start()
+    with pytest.raises(ValueError, match="2 distinct port numbers"):
+        cluster.LocalCluster(write(SLEEPER), 2, ports=[free, free])
+    assert_no_children()
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "10.0.0.1", "::1",
+                                  "no-such-host.invalid", "example.com"])
+def test_non_loopback_or_unknown_hosts_are_refused(write, host):
+    with pytest.raises(ValueError, match="host must be an IPv4 loopback address"):
+        cluster.LocalCluster(write(SLEEPER), 2, host=host)
+    with pytest.raises(ValueError, match="loopback"):
+        cluster.free_ports(1, host=host)
+    assert_no_children()
+
+
+def test_missing_script_and_bad_isolate_are_refused(tmp_path, write):
+    with pytest.raises(ValueError, match="script not found"):
+        cluster.LocalCluster(tmp_path / "nope.py", 2)
+    with pytest.raises(ValueError, match="isolate must be"):
+        cluster.LocalCluster(write(SLEEPER), 2, isolate="yes")
+
+
+def test_a_worker_dying_at_startup_stops_the_job(write):
+    job = cluster.LocalCluster(write(DIES_AT_STARTUP), 2)
+    with pytest.raises(cluster.WorkerFailed,
+                       match="worker 1 exited with code 1: RuntimeError: no training data"):
+        with job:
+            job.wait(timeout=30)
+    assert job.exit_codes()[0] is not None, "worker 0 was left running"
+    assert_all_gone(job.pids)
+    assert_no_children()
+
+
+# -- normal operation ----------------------------------------------------------------------
+def test_each_worker_gets_its_tf_config_and_log(write):
+    script = write("""
+        import os, sys
+        print(os.environ["TF_CONFIG"], flush=True)
+        print("args", *sys.argv[1:], flush=True)
+    """)
+    with cluster.LocalCluster(script, 3, args=["a", 7]) as job:
+        codes = job.wait(timeout=30)
+    assert codes == {0: 0, 1: 0, 2: 0}
+    configs = job.records()
+    assert [c["task"] for c in configs] == [{"type": "worker", "index": i} for i in range(3)]
+    workers = configs[0]["cluster"]["worker"]
+    assert all(c["cluster"]["worker"] == workers for c in configs)
+    assert len(set(workers)) == 3 and all(w.startswith("127.0.0.1:") for w in workers)
+    assert "args a 7" in job.log(2)
+    assert_no_children()
+
+
+def test_env_for_all_or_each_worker(write):
+    script = write("""
+        import json, os
+        print(json.dumps({"color": os.environ.get("COLOR"), "shared": os.environ.get("SHARED")}))
+    """)
+    with cluster.LocalCluster(script, 2, env=[{"COLOR": "red"}, {"COLOR": "blue"}]) as job:
+        job.wait(timeout=30)
+    assert [r["color"] for r in job.records()] == ["red", "blue"]
+    with cluster.LocalCluster(script, 2, env={"SHARED": "yes"}) as job:
+        job.wait(timeout=30)
+    assert [r["shared"] for r in job.records()] == ["yes", "yes"]
+    with pytest.raises(ValueError, match="a list of 2 dicts"):
+        cluster.LocalCluster(script, 2, env=[{"COLOR": "red"}])
+    with pytest.raises(RuntimeError, match="already started"):
+        job.start()
+    assert_no_children()
+
+
+def test_kill_one_worker_then_stop(write):
+    with cluster.LocalCluster(write(SLEEPER), 2) as job:
+        up = [job.wait_for(i, {"event": "up"}, timeout=30) for i in range(2)]
+        job.kill(1)
+        codes = job.exit_codes()
+        assert codes[1] == -signal.SIGKILL and codes[0] is None
+        assert_all_gone([up[1]["child"]], within_s=5)  # the whole group died
+    assert_all_gone(job.pids + [u["child"] for u in up])
+    assert_no_children()
+
+
+def test_wait_for_times_out_and_stops_the_job(write):
+    job = cluster.LocalCluster(write(SLEEPER), 2)
+    with pytest.raises(TimeoutError, match="did not log 'never'"):
+        with job:
+            job.wait_for(0, "never", timeout=1)
+    assert_all_gone(job.pids)
+
+
+def test_workers_listen_on_loopback_only(write):
+    with cluster.LocalCluster(write(SERVER), 2) as job:
+        job.wait_for(1, {"event": "connected"}, timeout=30)
+        sockets = job.sockets()
+        network = job.network
+    if not network.startswith("private"):
+        pytest.skip(f"no private network namespace here: {network}")
+    assert sorted(s["worker"] for s in sockets) == [0, 1], sockets
+    for s in sockets:
+        assert s["address"] == "::" and s["interfaces"] == "lo", s
+    assert_no_children()
+
+
+def test_isolate_false_uses_the_host_network(write):
+    with cluster.LocalCluster(write(SERVER), 2, isolate=False) as job:
+        job.wait_for(1, {"event": "connected"}, timeout=30)
+        sockets = job.sockets()
+    assert job.network == "host network (isolate=False)"
+    if sys.platform.startswith("linux"):
+        host_interfaces = ",".join(sorted(psutil.net_if_addrs()))
+        assert all(s["interfaces"] == host_interfaces for s in sockets), sockets
+    assert_no_children()
+
+
+def test_without_namespaces_auto_falls_back_and_true_fails(write, monkeypatch):
+    monkeypatch.setenv("HPCLAB_NETNS", "off")  # as on macOS or in a locked-down container
+    with cluster.LocalCluster(write(SERVER), 2) as job:
+        job.wait_for(1, {"event": "connected"}, timeout=30)
+    assert job.network == "host network (no private namespace here: disabled by HPCLAB_NETNS=off)"
+    with pytest.raises(RuntimeError, match="isolate=True needs Linux network namespaces"):
+        cluster.LocalCluster(write(SERVER), 2, isolate=True).start()
+    assert_no_children()
+
+
+# -- no worker outlives its notebook or its test -------------------------------------------
+LAUNCHER = """
+    import json, sys, time
+    from hpclab import cluster
+    mode = sys.argv[2]
+    job = cluster.LocalCluster(sys.argv[1], 2)
+    if mode == "forgotten":           # started, never stopped: the atexit hook must do it
+        job.start()
+        ups = [job.wait_for(i, {"event": "up"}, timeout=30) for i in range(2)]
+        print(json.dumps({"pids": job.pids, "children": [u["child"] for u in ups]}), flush=True)
+        time.sleep(0.5)
+        sys.exit(0)
+    with job:
+        ups = [job.wait_for(i, {"event": "up"}, timeout=30) for i in range(2)]
+        print(json.dumps({"pids": job.pids, "children": [u["child"] for u in ups]}), flush=True)
+        if mode == "cell fails":
+            raise ValueError("a bug in the notebook cell")
+        time.sleep(60)                # killed or interrupted while waiting here
+"""
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM", "SIGINT", "cell fails", "forgotten"])
+def test_no_worker_outlives_its_launcher(write, how):
+    sleeper, launcher = write(SLEEPER, "sleeper.py"), write(LAUNCHER, "launcher.py")
+    proc = subprocess.Popen([sys.executable, str(launcher), str(sleeper), how],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        started = json.loads(proc.stdout.readline())
+        pids = started["pids"] + started["children"]
+        assert len(pids) >= 4 and all(alive(p) for p in pids)
+        if how.startswith("SIG"):
+            proc.send_signal(getattr(signal, how))  # SIGKILL/SIGTERM: no Python clean-up runs
+        proc.wait(timeout=30)
+        assert_all_gone(pids, within_s=5)            # the workers' parent watchdog
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert_no_children()
+
+
+# -- a real cluster ------------------------------------------------------------------------
+def test_tf_config_and_slurm_script(tmp_path):
+    config = json.loads(cluster.tf_config(["a:1", "b:2"], 1))
+    assert config == {"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}
+    with pytest.raises(ValueError, match="index must be in"):
+        cluster.tf_config(["a:1"], 1)
+    text = cluster.slurm_script("train.py", args=["ckpt", 5], nodes=4, gpus_per_node=8)
+    assert "#SBATCH --nodes=4" in text and "#SBATCH --gres=gpu:8" in text
+    assert "srun python train.py ckpt 5" in text
+    path = tmp_path / "job.sbatch"
+    path.write_text(text)
+    assert subprocess.run(["bash", "-n", str(path)]).returncode == 0
+    with pytest.raises(ValueError, match="nodes must be a positive integer"):
+        cluster.slurm_script("train.py", nodes=0)
+
+
+def test_running_workers_are_reported_by_pid(write):
+    with cluster.LocalCluster(write(SLEEPER), 2) as job:
+        job.wait_for(0, {"event": "up"}, timeout=30)
+        assert all(alive(p) for p in job.pids)
+        assert os.getpid() not in job.pids
+    assert_all_gone(job.pids)
