@@ -6,6 +6,7 @@ notebooks/07_tpu_strategy.ipynb (the TPU connect pattern with a fallback).
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 
@@ -24,6 +25,10 @@ def resolve(kind: str = "auto", *, tpu: str | None = None, cross_device_ops=None
     ``hpclab.devices.configure(logical_cpus=N)`` made more than one; else the default
     strategy. An explicit kind that is not available raises StrategyUnavailable;
     it never falls back silently. ``cross_device_ops`` is passed to MirroredStrategy.
+
+    ``tpu`` names a TPU ("local" on a TPU VM, a Cloud TPU name, or "grpc://host:port").
+    Beware: TensorFlow waits without a time limit for a grpc:// address where nothing
+    answers; a name it cannot look up fails at once.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
@@ -36,8 +41,8 @@ def resolve(kind: str = "auto", *, tpu: str | None = None, cross_device_ops=None
             return strategy, f"TPUStrategy: a TPU was found ({cores} cores)"
         if kind == "tpu":
             raise StrategyUnavailable(
-                f"no TPU is reachable ({why_not}). Run on a TPU VM or a Colab TPU runtime, "
-                "or use resolve('auto') to fall back to GPUs or CPUs"
+                f"no TPU is reachable ({why_not}). Run on a Cloud TPU VM (pass tpu='local' "
+                "there), or use resolve('auto') to fall back to GPUs or CPUs"
             )
 
     if kind == "multi_worker":
@@ -72,7 +77,7 @@ def resolve(kind: str = "auto", *, tpu: str | None = None, cross_device_ops=None
 def _connect_tpu(tf, tpu: str | None):
     """The connect pattern from the TF TPU guide; returns (strategy or None, reason)."""
     candidates = [tpu] if tpu is not None else [None]
-    if tpu is None and tf.config.list_physical_devices("TPU"):
+    if tpu is None and (tf.config.list_physical_devices("TPU") or glob.glob("/dev/accel*")):
         candidates.append("local")  # a TPU VM: the chips are on this host
     reason = "no TPU address configured"
     for address in candidates:
@@ -81,7 +86,9 @@ def _connect_tpu(tf, tpu: str | None):
             tf.config.experimental_connect_to_cluster(resolver)
             tf.tpu.experimental.initialize_tpu_system(resolver)
             return tf.distribute.TPUStrategy(resolver), ""
-        except (ValueError, tf.errors.NotFoundError) as err:
+        except (ValueError, OSError, tf.errors.OpError) as err:
+            # ValueError: no TPU configured; OSError: a TPU name that cannot be looked up;
+            # NotFoundError (an OpError): tpu="local" on a machine without TPU chips.
             reason = f"{type(err).__name__}: {str(err).splitlines()[0][:120]}"
     return None, reason
 

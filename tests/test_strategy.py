@@ -16,6 +16,10 @@ def test_explicit_kinds_fail_clearly_and_auto_falls_back():
         from hpclab.strategy import StrategyUnavailable, resolve
         with pytest.raises(StrategyUnavailable, match="no TPU is reachable"):
             resolve("tpu")
+        with pytest.raises(StrategyUnavailable, match="no TPU is reachable"):
+            resolve("tpu", tpu="no-such-tpu-name")   # the name lookup fails: no hang, no URLError
+        s, reason = resolve("auto", tpu="no-such-tpu-name")
+        assert reason.startswith("default strategy"), reason
         with pytest.raises(StrategyUnavailable, match="needs more than one device"):
             resolve("mirrored")
         with pytest.raises(StrategyUnavailable, match="multi_worker needs TF_CONFIG"):
