@@ -8,6 +8,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8888
 NB     ?= $(sort $(wildcard notebooks/*.ipynb))
+NB_WORKERS ?= 2
 # Jupyter refuses to run as root unless told; these machines run as root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
@@ -33,8 +34,11 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=$(HOST) --ServerApp.port=$(PORT) \
 	  --no-browser $(ROOT_FLAG)
 
+# Unit tests first (some time process clean-up), then the notebooks two at a time: most of a
+# notebook's time is single-threaded (TF import, tracing), so 2 workers fit 2 cores.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest notebooks -n $(NB_WORKERS) --dist loadfile
 
 execute: $(STAMP)
 	$(BIN)/hpclab execute $(NB)

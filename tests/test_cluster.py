@@ -231,14 +231,15 @@ LAUNCHER = """
         job.start()
         ups = [job.wait_for(i, {"event": "up"}, timeout=30) for i in range(2)]
         print(json.dumps({"pids": job.pids, "children": [u["child"] for u in ups]}), flush=True)
-        time.sleep(0.5)
+        sys.stdin.readline()          # the test has seen every worker alive
         sys.exit(0)
     with job:
         ups = [job.wait_for(i, {"event": "up"}, timeout=30) for i in range(2)]
         print(json.dumps({"pids": job.pids, "children": [u["child"] for u in ups]}), flush=True)
-        if mode == "cell fails":
-            raise ValueError("a bug in the notebook cell")
-        time.sleep(60)                # killed or interrupted while waiting here
+        if mode != "cell fails":
+            time.sleep(60)            # killed or interrupted while waiting here
+        sys.stdin.readline()          # the test has seen every worker alive
+        raise ValueError("a bug in the notebook cell")
 """
 
 
@@ -246,13 +247,17 @@ LAUNCHER = """
 def test_no_worker_outlives_its_launcher(write, how):
     sleeper, launcher = write(SLEEPER, "sleeper.py"), write(LAUNCHER, "launcher.py")
     proc = subprocess.Popen([sys.executable, str(launcher), str(sleeper), how],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
     try:
         started = json.loads(proc.stdout.readline())
         pids = started["pids"] + started["children"]
         assert len(pids) >= 4 and all(alive(p) for p in pids)
         if how.startswith("SIG"):
             proc.send_signal(getattr(signal, how))  # SIGKILL/SIGTERM: no Python clean-up runs
+        else:
+            proc.stdin.write("go\n")                  # now the cell fails / the script ends
+            proc.stdin.flush()
         proc.wait(timeout=30)
         assert_all_gone(pids, within_s=5)            # the workers' parent watchdog
     finally:
