@@ -192,3 +192,47 @@ def build_info() -> dict:
         "cpu_logical_cores": psutil.cpu_count(logical=True),
         "cpu_physical_cores": psutil.cpu_count(logical=False),
     }
+
+
+# CPU features for which TensorFlow on x86 Linux turns oneDNN on by default
+# (DefaultOneDnnPolicy in tensorflow/core/util/port.cc), as /proc/cpuinfo names them.
+ONEDNN_DEFAULT_FLAGS = ("avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16")
+
+
+def _cpu_flags() -> set[str] | None:
+    """The CPU's feature flags from /proc/cpuinfo (Linux); None where that file is missing."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        return None
+    return set()
+
+
+def kernel_path() -> dict:
+    """Which CPU kernels TensorFlow runs in this process: "oneDNN" or "Eigen", and why.
+
+    Taught in notebooks/00_environment_and_devices.ipynb. TensorFlow decides once per
+    process: ``TF_ENABLE_ONEDNN_OPTS`` (0/1) if set, else, on x86 Linux, oneDNN only on
+    CPUs with one of ONEDNN_DEFAULT_FLAGS. Imports TensorFlow but starts no runtime.
+    Returns path, env (the variable's value or None), cpu_flags (which of
+    ONEDNN_DEFAULT_FLAGS this CPU has; None if unknown) and reason.
+    """
+    from tensorflow.python.util import _pywrap_util_port
+
+    onednn = bool(_pywrap_util_port.IsMklEnabled())
+    env = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+    flags = _cpu_flags()
+    found = None if flags is None else sorted(f for f in ONEDNN_DEFAULT_FLAGS if f in flags)
+    path = "oneDNN" if onednn else "Eigen"
+    if env is not None:
+        reason = f"TF_ENABLE_ONEDNN_OPTS={env} chooses it"
+    elif found:
+        reason = f"the default on this CPU: it has {', '.join(found)}"
+    elif found is not None and platform.machine() in ("x86_64", "AMD64"):
+        reason = "the default on this CPU: it has none of " + ", ".join(ONEDNN_DEFAULT_FLAGS)
+    else:
+        reason = f"the default of this TensorFlow build on {platform.system()}/{platform.machine()}"
+    return {"path": path, "env": env, "cpu_flags": found, "reason": reason}

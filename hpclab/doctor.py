@@ -18,6 +18,7 @@ PROBES = {
     "tensorflow": """
 import json, hpclab.devices as d
 info = d.build_info()
+info["kernel_path"] = d.kernel_path()
 inv = d.inventory()
 info["devices"] = inv.astype(object).where(inv.notna(), None).to_dict(orient="records")
 print(json.dumps(info, default=str))
@@ -98,6 +99,9 @@ def report(results: dict) -> str:
             lines.append(f"  {key:<31}{info.get(key)}")
         cores = f"{info['cpu_logical_cores']} logical / {info['cpu_physical_cores']} physical"
         lines.append(f"  {'cpu cores':<31}{cores}")
+        kernels = info.get("kernel_path")
+        if kernels:
+            lines.append(f"  {'cpu kernels':<31}{kernels['path']} ({kernels['reason']})")
         lines.append("Devices")
         for dev in info["devices"]:
             memory = f"  {dev['memory_mb']} MB" if dev.get("memory_mb") else ""

@@ -78,3 +78,28 @@ def test_build_info_has_versions():
         assert key in info
     assert info["tensorflow"].startswith("2.") and info["keras"].startswith("3.")
     assert info["cpu_logical_cores"] >= 1
+
+
+@pytest.mark.parametrize("value, path", [("0", "Eigen"), ("1", "oneDNN")])
+def test_kernel_path_follows_the_environment_variable(value, path):
+    result = run_python("""
+        from hpclab import devices
+        info = devices.kernel_path()
+        print(info["path"], "|", info["reason"])
+    """, env={"TF_ENABLE_ONEDNN_OPTS": value})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == f"{path} | TF_ENABLE_ONEDNN_OPTS={value} chooses it"
+
+
+def test_kernel_path_default_follows_the_cpu_flags():
+    """Without the variable, oneDNN is on by default exactly when the CPU has a listed flag."""
+    result = run_python("""
+        import os
+        os.environ.pop("TF_ENABLE_ONEDNN_OPTS", None)
+        from hpclab import devices
+        info = devices.kernel_path()
+        print(info["path"], bool(info["cpu_flags"]))
+    """)
+    assert result.returncode == 0, result.stderr[-2000:]
+    path, has_flags = result.stdout.split()
+    assert (path == "oneDNN") == (has_flags == "True"), result.stdout

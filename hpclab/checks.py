@@ -1,0 +1,88 @@
+"""One way to check the arguments of every hpclab function.
+
+A wrong *type* raises TypeError, a wrong *value* raises ValueError, and every message
+names the argument, what it must be, an example of a good value and what was given:
+
+    >>> integer("batch_size", 0, example=64)
+    ValueError: batch_size must be an integer >= 1, e.g. batch_size=64; got 0
+
+Python and NumPy numbers are both accepted (``np.int64(4)`` is an integer); ``bool`` is
+not a number here, and NaN or infinity is never a valid value.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+
+def _example(name: str, example) -> str:
+    return "" if example is None else f", e.g. {name}={example!r}"
+
+
+def integer(name: str, value, *, minimum: int | None = 1, maximum: int | None = None,
+            example=None) -> int:
+    """Return ``value`` as an int in [minimum, maximum] (a bound of None is open)."""
+    bounds = []
+    if minimum is not None:
+        bounds.append(f">= {minimum}")
+    if maximum is not None:
+        bounds.append(f"<= {maximum}")
+    what = "an integer" + (" " + " and ".join(bounds) if bounds else "")
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be {what}{_example(name, example)}; got {value!r} "
+                        f"({type(value).__name__})")
+    value = int(value)
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be {what}{_example(name, example)}; got {value!r}")
+    return value
+
+
+def number(name: str, value, *, low: float | None = None, high: float | None = None,
+           low_open: bool = False, high_open: bool = False, example=None) -> float:
+    """Return ``value`` as a finite float in the interval low..high.
+
+    ``low_open``/``high_open`` exclude the bound itself: number("lr", x, low=0, low_open=True)
+    asks for lr > 0.
+    """
+    bounds = []
+    if low is not None:
+        bounds.append(f"{'>' if low_open else '>='} {low:g}")
+    if high is not None:
+        bounds.append(f"{'<' if high_open else '<='} {high:g}")
+    what = "a finite number" + (" " + " and ".join(bounds) if bounds else "")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {what}{_example(name, example)}; got {value!r} "
+                        f"({type(value).__name__})")
+    value = float(value)
+    bad = not math.isfinite(value)
+    if not bad and low is not None:
+        bad = value <= low if low_open else value < low
+    if not bad and high is not None:
+        bad = value >= high if high_open else value > high
+    if bad:
+        raise ValueError(f"{name} must be {what}{_example(name, example)}; got {value!r}")
+    return value
+
+
+def fraction(name: str, value, *, include_zero: bool = False, include_one: bool = False,
+             example=None) -> float:
+    """Return ``value`` as a float in (0, 1); ``include_zero``/``include_one`` close the ends."""
+    return number(name, value, low=0.0, high=1.0, low_open=not include_zero,
+                  high_open=not include_one, example=example)
+
+
+def boolean(name: str, value) -> bool:
+    """Return ``value`` if it is True or False (not 0/1, not a string)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False; got {value!r} ({type(value).__name__})")
+    return value
+
+
+def one_of(name: str, value, options) -> object:
+    """Return ``value`` if it is one of ``options``."""
+    options = tuple(options)
+    if value not in options:
+        listed = ", ".join(repr(o) for o in options)
+        raise ValueError(f"{name} must be one of {listed}; got {value!r}")
+    return value
