@@ -16,6 +16,15 @@ ABSOLUTE_PATH = re.compile(r"(?<![\w.<>~])/(root|home|tmp|work|Users|opt|usr|var
                            r"|[A-Za-z]:\\\\[\w.\-]+")
 
 
+# Facts that differ between the machines the README promises (a laptop, a 1-GPU box, a TPU VM):
+# device names, device or replica counts, strategy names. Checked outputs must not print them.
+MACHINE_FACTS = re.compile(
+    r"/device:|\b(?:CPU|GPU|TPU):\d|\breplicas?\b|Strategy\b|\blogical (?:CPU|GPU|TPU|device)s?\b"
+    r"|\bphysical (?:CPU|GPU|TPU|device)s?\b",
+    re.IGNORECASE,
+)
+
+
 def _cells(nb_path):
     return json.loads(nb_path.read_text())["cells"]
 
@@ -89,11 +98,26 @@ def test_checked_outputs_are_stored(nb_path):
 
 
 @pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.name)
+def test_checked_outputs_hold_on_every_machine(nb_path):
+    for cell in _code_cells(nb_path):
+        if "NBVAL_CHECK_OUTPUT" not in "".join(cell["source"]):
+            continue
+        text = "".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+                       for o in cell.get("outputs", []))
+        match = MACHINE_FACTS.search(text)
+        assert match is None, (
+            f"# NBVAL_CHECK_OUTPUT cell {''.join(cell['source'])[:60]!r} prints {match.group(0)!r}: "
+            "device names, device or replica counts and strategies differ on a 1-GPU box or a TPU VM. "
+            "Print only facts that hold on every machine, or assert instead (CONTRIBUTING.md)"
+        )
+
+
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.name)
 def test_follows_the_lesson_anatomy(nb_path):
     markdown = "\n".join("".join(c["source"]) for c in _cells(nb_path) if c["cell_type"] == "markdown")
     assert markdown.lstrip().startswith("# "), "start with one H1 title"
     for part in ("**Runs on:**", "## Exercises", "## Summary", "On real hardware"):
-        assert part in markdown, f"missing {part!r} (see STYLE.md: notebook anatomy)"
+        assert part in markdown, f"missing {part!r} (see CONTRIBUTING.md: notebook anatomy)"
 
 
 def test_json_is_normalized_by_nbfmt():
