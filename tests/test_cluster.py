@@ -12,6 +12,7 @@ import sys
 import textwrap
 import time
 
+import numpy as np
 import psutil
 import pytest
 
@@ -77,15 +78,23 @@ def assert_all_gone(pids, within_s=0.0):
     assert not [p for p in pids if alive(p)], f"processes left behind: {pids}"
 
 
+def assert_gone(path, within_s=0.0):
+    deadline = time.monotonic() + within_s
+    while os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not os.path.exists(path), f"left behind: {path}"
+
+
 def assert_no_children():
     children = psutil.Process().children(recursive=True)
     assert not children, f"child processes left behind: {children}"
 
 
 # -- bad inputs: a clear error, nothing started --------------------------------------------
-@pytest.mark.parametrize("n", [0, -1, 1.5, True])
-def test_zero_workers_is_refused(write, n):
-    with pytest.raises(ValueError, match="num_workers must be a positive integer, e.g. 2"):
+@pytest.mark.parametrize("n, error", [(0, ValueError), (-1, ValueError), (1.5, TypeError),
+                                      (True, TypeError), ("2", TypeError)])
+def test_zero_workers_is_refused(write, n, error):
+    with pytest.raises(error, match="num_workers must be an integer >= 1, e.g. num_workers=2"):
         cluster.LocalCluster(write(SLEEPER), num_workers=n)
     assert_no_children()
 
@@ -116,8 +125,41 @@ def test_non_loopback_or_unknown_hosts_are_refused(write, host):
 def test_missing_script_and_bad_isolate_are_refused(tmp_path, write):
     with pytest.raises(ValueError, match="script not found"):
         cluster.LocalCluster(tmp_path / "nope.py", 2)
-    with pytest.raises(ValueError, match="isolate must be"):
+    with pytest.raises(ValueError, match="isolate must be one of 'auto', True, False"):
         cluster.LocalCluster(write(SLEEPER), 2, isolate="yes")
+    with pytest.raises(TypeError, match="isolate must be 'auto', True or False"):
+        cluster.LocalCluster(write(SLEEPER), 2, isolate=1)
+
+
+@pytest.mark.parametrize("env", ["A=1", {"A": 1}, [{"A": "1"}, "B=2"], {1: "x"}])
+def test_env_must_be_dicts_of_strings(write, env):
+    with pytest.raises(TypeError, match=r"env must be a dict of strings such as .* or a list "
+                                        r"of 2 such dicts"):
+        cluster.LocalCluster(write(SLEEPER), 2, env=env)
+
+
+@pytest.mark.parametrize("args", ["ckpt 5", b"ckpt", 5, {"ckpt": 5}])
+def test_args_must_be_a_list(write, args):
+    with pytest.raises(TypeError, match=r"args must be a list of command-line arguments, "
+                                        r"e.g. args=\['ckpt', 5\]"):
+        cluster.LocalCluster(write(SLEEPER), 2, args=args)
+
+
+def test_kill_a_worker_that_does_not_exist(write):
+    job = cluster.LocalCluster(write(SLEEPER), 2)
+    with pytest.raises(RuntimeError, match="has not started: use `with LocalCluster"):
+        job.kill(0)
+    with job:
+        with pytest.raises(ValueError, match="index must be an integer >= 0 and <= 1"):
+            job.kill(5)
+        with pytest.raises(TypeError, match="index must be an integer"):
+            job.kill("1")
+        with pytest.raises(ValueError, match="index must be an integer >= 0 and <= 1"):
+            job.wait_for(2, "up", timeout=1)
+        job.kill(np.int64(1))  # NumPy integers are integers
+        assert job.exit_codes()[1] == -signal.SIGKILL
+    assert_all_gone(job.pids)
+    assert_no_children()
 
 
 def test_a_worker_dying_at_startup_stops_the_job(write):
@@ -161,7 +203,7 @@ def test_env_for_all_or_each_worker(write):
     with cluster.LocalCluster(script, 2, env={"SHARED": "yes"}) as job:
         job.wait(timeout=30)
     assert [r["shared"] for r in job.records()] == ["yes", "yes"]
-    with pytest.raises(ValueError, match="a list of 2 dicts"):
+    with pytest.raises(ValueError, match="a list of 2 such dicts .*; got a list of 1"):
         cluster.LocalCluster(script, 2, env=[{"COLOR": "red"}])
     with pytest.raises(RuntimeError, match="already started"):
         job.start()
@@ -194,7 +236,7 @@ def test_workers_listen_on_loopback_only(write):
         network = job.network
     if not network.startswith("private"):
         pytest.skip(f"no private network namespace here: {network}")
-    assert sorted(s["worker"] for s in sockets) == [0, 1], sockets
+    assert sorted(s["worker"] for s in sockets) == [0, 1], sockets  # one socket each
     for s in sockets:
         assert s["address"] == "::" and s["interfaces"] == "lo", s
     assert_no_children()
@@ -207,15 +249,29 @@ def test_isolate_false_uses_the_host_network(write):
     assert job.network == "host network (isolate=False)"
     if sys.platform.startswith("linux"):
         host_interfaces = ",".join(sorted(psutil.net_if_addrs()))
+        assert len(sockets) == 2, sockets  # one listening socket per worker
         assert all(s["interfaces"] == host_interfaces for s in sockets), sockets
     assert_no_children()
 
 
-def test_without_namespaces_auto_falls_back_and_true_fails(write, monkeypatch):
+def test_without_namespaces_the_host_network_needs_consent(write, monkeypatch):
     monkeypatch.setenv("HPCLAB_NETNS", "off")  # as on macOS or in a locked-down container
+    monkeypatch.delenv(cluster.ALLOW_HOST_NETWORK, raising=False)
+    assert cluster.why_no_private_network() == "disabled by HPCLAB_NETNS=off"
+    job = cluster.LocalCluster(write(SERVER), 2)
+    with pytest.raises(RuntimeError, match=r"no private network namespace here .* every "
+                       r"interface .* no authentication.* isolate=False\) or with "
+                       r"HPCLAB_ALLOW_HOST_NETWORK=1 in the environment"):
+        job.start()
+    assert job.pids == [] and job.log_dir is None  # refused before anything started
+    monkeypatch.setenv(cluster.ALLOW_HOST_NETWORK, "0")
+    with pytest.raises(RuntimeError, match="HPCLAB_ALLOW_HOST_NETWORK=1"):
+        cluster.LocalCluster(write(SERVER), 2).start()
+    monkeypatch.setenv(cluster.ALLOW_HOST_NETWORK, "1")  # consent
     with cluster.LocalCluster(write(SERVER), 2) as job:
         job.wait_for(1, {"event": "connected"}, timeout=30)
-    assert job.network == "host network (no private namespace here: disabled by HPCLAB_NETNS=off)"
+    assert job.network == ("host network (HPCLAB_ALLOW_HOST_NETWORK=1; no private namespace: "
+                           "disabled by HPCLAB_NETNS=off)")
     with pytest.raises(RuntimeError, match="isolate=True needs Linux network namespaces"):
         cluster.LocalCluster(write(SERVER), 2, isolate=True).start()
     assert_no_children()
@@ -223,19 +279,26 @@ def test_without_namespaces_auto_falls_back_and_true_fails(write, monkeypatch):
 
 # -- no worker outlives its notebook or its test -------------------------------------------
 LAUNCHER = """
-    import json, sys, time
+    import json, os, signal, sys, time
     from hpclab import cluster
     mode = sys.argv[2]
     job = cluster.LocalCluster(sys.argv[1], 2)
-    if mode == "forgotten":           # started, never stopped: the atexit hook must do it
+    if mode == "dies at once":        # OOM-killed right after start: the workers are not up yet
+        job.start()
+        print(json.dumps({"pids": job.pids, "children": [], "log_dir": str(job.log_dir)}),
+              flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    if mode == "forgotten":           # started, never stopped: the exit clean-up must do it
         job.start()
         ups = [job.wait_for(i, {"event": "up"}, timeout=30) for i in range(2)]
-        print(json.dumps({"pids": job.pids, "children": [u["child"] for u in ups]}), flush=True)
+        print(json.dumps({"pids": job.pids, "children": [u["child"] for u in ups],
+                          "log_dir": str(job.log_dir)}), flush=True)
         sys.stdin.readline()          # the test has seen every worker alive
         sys.exit(0)
     with job:
         ups = [job.wait_for(i, {"event": "up"}, timeout=30) for i in range(2)]
-        print(json.dumps({"pids": job.pids, "children": [u["child"] for u in ups]}), flush=True)
+        print(json.dumps({"pids": job.pids, "children": [u["child"] for u in ups],
+                          "log_dir": str(job.log_dir)}), flush=True)
         if mode != "cell fails":
             time.sleep(60)            # killed or interrupted while waiting here
         sys.stdin.readline()          # the test has seen every worker alive
@@ -243,7 +306,8 @@ LAUNCHER = """
 """
 
 
-@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM", "SIGINT", "cell fails", "forgotten"])
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM", "SIGINT", "cell fails", "forgotten",
+                                 "dies at once"])
 def test_no_worker_outlives_its_launcher(write, how):
     sleeper, launcher = write(SLEEPER, "sleeper.py"), write(LAUNCHER, "launcher.py")
     proc = subprocess.Popen([sys.executable, str(launcher), str(sleeper), how],
@@ -252,14 +316,20 @@ def test_no_worker_outlives_its_launcher(write, how):
     try:
         started = json.loads(proc.stdout.readline())
         pids = started["pids"] + started["children"]
-        assert len(pids) >= 4 and all(alive(p) for p in pids)
+        assert len(pids) >= 2 + len(started["children"]), started
+        assert os.path.isdir(started["log_dir"]) or how == "dies at once"
+        if how == "dies at once":
+            assert len(started["pids"]) >= 2  # started, maybe not yet running Python
+        else:
+            assert len(pids) >= 4 and all(alive(p) for p in pids)
         if how.startswith("SIG"):
             proc.send_signal(getattr(signal, how))  # SIGKILL/SIGTERM: no Python clean-up runs
-        else:
-            proc.stdin.write("go\n")                  # now the cell fails / the script ends
+        elif how != "dies at once":
+            proc.stdin.write("go\n")                 # now the cell fails / the script ends
             proc.stdin.flush()
         proc.wait(timeout=30)
-        assert_all_gone(pids, within_s=5)            # the workers' parent watchdog
+        assert_all_gone(pids, within_s=10)           # the workers' launcher watchdog
+        assert_gone(started["log_dir"], within_s=10)  # the automatic log folder too
     finally:
         proc.kill()
         proc.wait()
@@ -272,7 +342,8 @@ def test_no_worker_outlives_its_launcher(write, how):
 def test_tf_config_and_slurm_script(tmp_path):
     config = json.loads(cluster.tf_config(["a:1", "b:2"], 1))
     assert config == {"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}
-    with pytest.raises(ValueError, match="index must be in"):
+    assert json.loads(cluster.tf_config(("a:1", "b:2"), np.int64(0)))["task"]["index"] == 0
+    with pytest.raises(ValueError, match="index must be an integer >= 0 and <= 0"):
         cluster.tf_config(["a:1"], 1)
     text = cluster.slurm_script("train.py", args=["ckpt", 5], nodes=4, gpus_per_node=8)
     assert "#SBATCH --nodes=4" in text and "#SBATCH --gres=gpu:8" in text
@@ -280,8 +351,34 @@ def test_tf_config_and_slurm_script(tmp_path):
     path = tmp_path / "job.sbatch"
     path.write_text(text)
     assert subprocess.run(["bash", "-n", str(path)]).returncode == 0
-    with pytest.raises(ValueError, match="nodes must be a positive integer"):
+    with pytest.raises(ValueError, match="nodes must be an integer >= 1"):
         cluster.slurm_script("train.py", nodes=0)
+
+
+@pytest.mark.parametrize("workers, index", [("127.0.0.1:20000", 0), (["a:1", 2], 0),
+                                            (["a:1", "b:2"], True), (["a:1", "b:2"], 1.0)])
+def test_tf_config_refuses_a_string_or_a_bool(workers, index):
+    # a string would be split into characters, True would be written as "index": true
+    with pytest.raises(TypeError, match=r"workers must be a list of 'host:port' strings, e.g. "
+                                        r"\['127.0.0.1:20000'|index must be an integer"):
+        cluster.tf_config(workers, index)
+
+
+def test_slurm_script_quotes_every_word_and_refuses_line_breaks(tmp_path):
+    args = ["my ckpt", "$(touch pwned)", "a;b", "it's", 5]
+    text = cluster.slurm_script("train worker.py", args=args, job_name="my job")
+    srun = next(line for line in text.splitlines() if line.startswith("srun "))
+    shown = subprocess.run(["bash", "-c", 'srun() { printf "%s\\n" "$@"; }; ' + srun],
+                           capture_output=True, text=True, cwd=tmp_path)
+    assert shown.stdout.splitlines() == ["python", "train worker.py", *map(str, args)]
+    assert not (tmp_path / "pwned").exists()
+    assert "#SBATCH --job-name='my job'" in text
+    for bad in [dict(job_name="x\nrm -rf ~"), dict(time_limit="1:00\ntouch pwned"),
+                dict(args=["a\nb"])]:
+        with pytest.raises(ValueError, match="no line breaks: one would add a command"):
+            cluster.slurm_script("train.py", **bad)
+    with pytest.raises(TypeError, match="args must be a list"):
+        cluster.slurm_script("train.py", args="ckpt 5")
 
 
 def test_running_workers_are_reported_by_pid(write):
