@@ -29,7 +29,7 @@ endif
 endif
 endif
 
-.PHONY: lab test execute bench doctor lint clean help rebuild-venv
+.PHONY: lab test execute bench doctor lint student clean help rebuild-venv
 
 help:
 	@echo "make lab      launch JupyterLab on notebooks/ (http://$(HOST):$(PORT))"
@@ -38,6 +38,7 @@ help:
 	@echo "make bench    time every notebook; writes notebooks/TIMINGS.md"
 	@echo "make doctor   what this machine offers the kit"
 	@echo "make lint     ruff + nbfmt --test"
+	@echo "make student  student notebooks (nbgrader: solutions stripped) in release/, and a zip"
 	@echo "options: PYTHON=python3.12 (rebuilds .venv), PORT=8890, ONEDNN=default, NB_WORKERS=1"
 
 rebuild-venv:
@@ -50,7 +51,7 @@ $(STAMP): pyproject.toml $(REBUILD)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); echo \
 	  "could not create a virtual environment: on Debian/Ubuntu run 'apt install python3-venv' first"; exit 1; }
 	$(BIN)/python -m pip install --quiet --progress-bar off pip==$(PIP_VERSION)
-	$(BIN)/python -m pip install --quiet --progress-bar off -e '.[test,lab,dev]'
+	$(BIN)/python -m pip install --quiet --progress-bar off -e '.[test,lab,class,dev]'
 	$(BIN)/python -m pip check
 	@# JupyterLab settings for the kit: no "get notified about Jupyter news?" pop-up
 	mkdir -p $(VENV)/share/jupyter/lab/settings
@@ -88,5 +89,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check hpclab tests conftest.py
 	$(BIN)/python -m tensorflow_docs.tools.nbfmt --test notebooks
 
+# nbgrader's own generate_assignment strips solutions and hidden tests and clears outputs.
+student: $(STAMP)
+	$(BIN)/python -m hpclab.classroom --out release $(NB)
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info release

@@ -16,7 +16,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
-EXTRAS = ("test", "lab", "dev")  # what `make` installs
+EXTRAS = ("test", "lab", "class", "dev")  # what `make` installs
 
 
 def _project():
