@@ -27,8 +27,10 @@ import subprocess
 import sys
 import zipfile
 
-CODE_MARKER = re.compile(r"#\s*nbgrader:\s*(answer|tests)\s+([A-Za-z0-9_-]+)(?:\s*,\s*([0-9.]+)\s*points?)?\s*$")
-MARKDOWN_MARKER = re.compile(r"<!--\s*nbgrader:\s*discussion\s+([A-Za-z0-9_-]+)\s*,\s*([0-9.]+)\s*points?\s*-->")
+CODE_MARKER = re.compile(
+    r"#\s*nbgrader:\s*(answer|tests)\s+([A-Za-z0-9_-]+)(?:\s*,\s*([0-9.]+)\s*points?)?\s*$")
+MARKDOWN_MARKER = re.compile(
+    r"<!--\s*nbgrader:\s*discussion\s+([A-Za-z0-9_-]+)\s*,\s*([0-9.]+)\s*points?\s*-->")
 SCHEMA = {"schema_version": 3, "task": False}
 
 

@@ -116,11 +116,13 @@ def _check_release_and_grades(tmp_path, lesson):
         if "NBVAL_RAISES_EXCEPTION" in cell.source:
             continue
         errors = [o for o in cell.outputs if o.output_type == "error"]
-        assert not errors, f"a lesson cell failed without the solutions: {cell.source[:80]!r}: {errors[0].ename}"
+        assert not errors, (
+            f"a lesson cell failed without the solutions: {cell.source[:80]!r}: {errors[0].ename}")
 
     # a student who edits a locked test cell is caught
     tampered = nbformat.read(made["student"] / lesson.name, as_version=4)
-    tests = next(c for c in tampered.cells if c.metadata.get("nbgrader", {}).get("grade_id", "").endswith("-tests"))
+    tests = next(c for c in tampered.cells
+                 if c.metadata.get("nbgrader", {}).get("grade_id", "").endswith("-tests"))
     tests.source = "pass  # the tests were here"
     path = tmp_path / lesson.name
     nbformat.write(tampered, path)
