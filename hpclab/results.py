@@ -11,6 +11,7 @@ of a class into one HTML page that compares the machines.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -98,15 +99,32 @@ def record(lesson, name: str, value, unit: str, *, machine: dict | None = None,
     folder = results_dir() if folder is None else pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"machine-{machine_id(machine)}.json"
-    data = {"format": FORMAT, "machine": machine, "results": []}
-    if path.exists():
-        data = load(path)
-    entries = [r for r in data["results"] if (r["lesson"], r["name"]) != (lesson, name)]
-    entries.append({"lesson": lesson, "name": name, "value": value, "unit": unit,
-                    "recorded": time.strftime("%Y-%m-%dT%H:%M:%S")})
-    data["results"] = sorted(entries, key=lambda r: (r["lesson"], r["name"]))
-    _write_atomically(path, json.dumps(data, indent=1, sort_keys=True))
+    with _locked(path):  # two notebooks running at once may record into the same file
+        data = {"format": FORMAT, "machine": machine, "results": []}
+        if path.exists():
+            data = load(path)
+        entries = [r for r in data["results"] if (r["lesson"], r["name"]) != (lesson, name)]
+        entries.append({"lesson": lesson, "name": name, "value": value, "unit": unit,
+                        "recorded": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        data["results"] = sorted(entries, key=lambda r: (r["lesson"], r["name"]))
+        _write_atomically(path, json.dumps(data, indent=1, sort_keys=True))
     return path
+
+
+@contextlib.contextmanager
+def _locked(path: pathlib.Path):
+    """An exclusive lock on PATH.lock for a read-modify-write (no lock where fcntl is missing)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: one notebook at a time
+        yield
+        return
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _write_atomically(path: pathlib.Path, text: str) -> None:

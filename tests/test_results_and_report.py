@@ -18,7 +18,7 @@ def test_record_writes_one_file_per_machine_and_replaces_a_rerun(tmp_path):
     results.record("09", "sparsity", 0.85, "fraction", machine=LAPTOP, folder=tmp_path)
     other = results.record("04", "examples/s, 2 replicas", 9000, "examples/s", machine=GPU_NODE,
                            folder=tmp_path)
-    assert path != other and sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, other.name])
+    assert path != other and sorted(tmp_path.glob("*.json")) == sorted([path, other])
     data = results.load(path)
     assert [(r["lesson"], r["name"], r["value"]) for r in data["results"]] == [
         ("04", "examples/s, 2 replicas", 1200.5), ("09", "sparsity", 0.85)]
@@ -35,7 +35,7 @@ def test_record_bad_input_names_the_fix(tmp_path, kwargs, error, message):
     args = dict(lesson="04", name="x", value=1.0, unit="s") | kwargs
     with pytest.raises(error, match=message):
         results.record(**args, machine=LAPTOP, folder=tmp_path)
-    assert list(tmp_path.iterdir()) == []  # nothing half-written
+    assert list(tmp_path.glob("*.json")) == []  # nothing half-written
 
 
 def test_report_compares_two_machines(tmp_path):
@@ -92,3 +92,18 @@ def test_fingerprint_of_this_machine_has_no_host_name():
     machine = json.loads(text)
     assert machine["kernel_path"] in ("oneDNN", "Eigen") and machine["cpu_cores"] >= 1
     assert machine["tensorflow"].startswith("2.") and (len(host) < 4 or host not in text)
+
+
+def test_concurrent_records_lose_nothing(tmp_path):
+    """Two notebooks of one machine (make test runs two at a time) record into the same file."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pool.starmap(_record_many, [(tmp_path, "a"), (tmp_path, "b")])
+    (path,) = tmp_path.glob("*.json")
+    assert len(results.load(path)["results"]) == 2 * 20
+
+
+def _record_many(folder, prefix):
+    for i in range(20):
+        results.record("04", f"{prefix}{i}", float(i), "s", machine=LAPTOP, folder=folder)
