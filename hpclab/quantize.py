@@ -17,6 +17,8 @@ import tempfile
 
 import numpy as np
 
+from hpclab import checks
+
 MODES = ("float32", "dynamic", "float16", "int8")
 
 
@@ -28,16 +30,10 @@ def representative_dataset(x, *, num_samples: int | None = None):
     size 1: ``[x[i:i+1]]``. The converter runs these through the float model to record
     the range of every activation (calibration); 100-500 training inputs are typical.
     """
-    if num_samples is not None and (
-        isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1
-    ):
-        raise ValueError(f"num_samples must be an integer >= 1, e.g. 100; got {num_samples!r}")
-    x = np.asarray(x, dtype=np.float32)
-    if x.ndim < 2 or len(x) == 0:
-        raise ValueError(
-            "the representative dataset is empty: pass a few hundred real training inputs "
-            f"with a batch axis first, e.g. x_train[:200]; got an array of shape {x.shape}"
-        )
+    if num_samples is not None:
+        checks.integer("num_samples", num_samples, example=100)
+    x = _inputs("representative_data", x, "the representative dataset is empty: pass a few "
+                "hundred real training inputs with a batch axis first, e.g. x_train[:200]")
     n = len(x) if num_samples is None else min(num_samples, len(x))
 
     def gen():
@@ -56,8 +52,7 @@ def converter_settings(mode: str, representative_data=None, *,
     (an array of inputs, or a generator function as the converter expects) is required
     by ``"int8"`` and refused by the other modes.
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, e.g. mode='int8'; got {mode!r}")
+    checks.one_of("mode", mode, MODES)
     if mode != "int8" and representative_data is not None:
         raise ValueError(
             f"representative_data is only used by mode='int8' (full-integer); "
@@ -105,7 +100,17 @@ def convert(model, mode: str = "float32", representative_data=None, *,
     Keras 3 models go through ``model.export(format="litert")``; Keras 2 (tf_keras)
     models through ``tf.lite.TFLiteConverter.from_keras_model``.
     """
+    if not (callable(getattr(model, "predict", None)) and hasattr(model, "get_weights")):
+        raise TypeError(f"model must be a Keras model (keras or tf_keras); got {type(model).__name__}")
     settings = converter_settings(mode, representative_data, num_samples=num_samples)
+    if mode == "int8":  # a calibration sample of the wrong shape fails deep in the converter
+        sample = np.shape(next(iter(settings["representative_dataset"]()))[0])[1:]
+        expected = getattr(model, "input_shape", None)  # a list for several inputs: not checked
+        expected = expected[1:] if isinstance(expected, tuple) else sample
+        if len(sample) != len(expected) or any(
+                e not in (None, s) for e, s in zip(expected, sample, strict=True)):
+            raise ValueError(f"{model.name!r} takes inputs shaped {expected}; got inputs shaped "
+                             f"{sample} in representative_data: pass training inputs, e.g. x_train[:200]")
     import tensorflow as tf
 
     logger = tf.get_logger()
@@ -144,18 +149,41 @@ def _as_generator(representative_data, num_samples):
             "the representative dataset is empty: its generator yielded nothing; "
             "yield [x[i:i+1]] for a few hundred training inputs"
         )
+    for item in first:
+        _inputs("representative_data", item, "")
     return representative_data
+
+
+def _inputs(name: str, x, empty: str) -> np.ndarray:
+    """``x`` as float32 with a batch axis, non-empty and finite (NaN calibrates nothing)."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim < 2 or len(x) == 0:
+        raise ValueError(f"{empty or f'{name} must be a non-empty batch of inputs'}; got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} has NaN or infinite values ({np.size(x) - np.isfinite(x).sum()} of "
+                         f"{np.size(x)}): fix or drop those inputs first")
+    return x
+
+
+def _check_flatbuffer(tflite_bytes) -> bytes:
+    if not isinstance(tflite_bytes, (bytes, bytearray)):
+        raise TypeError(f"tflite_bytes must be the bytes returned by convert(); got "
+                        f"{type(tflite_bytes).__name__}")
+    if not tflite_bytes:
+        raise ValueError("tflite_bytes must be the non-empty bytes returned by convert()")
+    if bytes(tflite_bytes[4:8]) != b"TFL3":  # the LiteRT file identifier
+        raise ValueError("tflite_bytes is not a LiteRT flatbuffer (no TFL3 identifier): "
+                         "pass the bytes returned by convert()")
+    return bytes(tflite_bytes)
 
 
 def interpreter(tflite_bytes: bytes, *, num_threads: int = 1):
     """An allocated ``ai_edge_litert`` Interpreter for a flatbuffer."""
-    if not isinstance(tflite_bytes, (bytes, bytearray)) or not tflite_bytes:
-        raise ValueError("tflite_bytes must be the non-empty bytes returned by convert()")
-    if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
-        raise ValueError(f"num_threads must be an integer >= 1, e.g. 1; got {num_threads!r}")
+    tflite_bytes = _check_flatbuffer(tflite_bytes)
+    num_threads = checks.integer("num_threads", num_threads, example=1)
     from ai_edge_litert.interpreter import Interpreter
 
-    interp = Interpreter(model_content=bytes(tflite_bytes), num_threads=num_threads)
+    interp = Interpreter(model_content=tflite_bytes, num_threads=num_threads)
     interp.allocate_tensors()
     return interp
 
@@ -184,9 +212,8 @@ def dequantize_output(q, detail: dict) -> np.ndarray:
 def predict_tflite(tflite_bytes: bytes, x, *, num_threads: int = 1,
                    batch_size: int = 256) -> np.ndarray:
     """Float32 outputs for float inputs ``x``; int8/uint8 I/O is (de)quantized for you."""
-    x = np.asarray(x, dtype=np.float32)
-    if x.ndim < 2 or len(x) == 0:
-        raise ValueError(f"x must be a non-empty batch of inputs; got shape {x.shape}")
+    x = _inputs("x", x, "")
+    batch_size = checks.integer("batch_size", batch_size, example=256)
     interp = interpreter(tflite_bytes, num_threads=num_threads)
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
     results = []
@@ -203,8 +230,17 @@ def predict_tflite(tflite_bytes: bytes, x, *, num_threads: int = 1,
 
 
 def evaluate_tflite(tflite_bytes: bytes, x, y, *, num_threads: int = 1) -> dict:
-    """Top-1 accuracy of a flatbuffer on ``(x, y)``, plus its I/O dtypes and file size."""
+    """Top-1 accuracy of a flatbuffer on ``(x, y)``, plus its I/O dtypes and file size.
+
+    ``y``: class indices shaped (n,) (or (n, 1)); one-hot labels are refused.
+    """
     y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] > 1:
+        raise ValueError(f"y must be class indices shaped (n,); got shape {y.shape}, one-hot? "
+                         "pass y.argmax(-1)")
+    y = y.reshape(-1) if y.ndim == 2 else y
+    if y.ndim != 1 or not np.all(np.round(y) == y):
+        raise ValueError(f"y must be integer class indices shaped (n,); got shape {y.shape}")
     if len(x) != len(y):
         raise ValueError(f"x and y must have the same length; got {len(x)} and {len(y)}")
     outputs = predict_tflite(tflite_bytes, x, num_threads=num_threads)
@@ -231,13 +267,13 @@ def latency(tflite_bytes: bytes, x, *, repeats: int = 200, warmup: int = 20,
     inp = interp.get_input_details()[0]
     x = np.asarray(x, dtype=np.float32)
     example_shape = tuple(int(n) for n in inp["shape"][1:])
-    if x.shape == example_shape:
-        x = x[None]
+    x = x[None] if x.shape == example_shape else x
     if x.shape[1:] != example_shape or len(x) == 0:
         raise ValueError(
             f"x must be one example shaped {example_shape} or a batch shaped "
             f"(n, {', '.join(map(str, example_shape))}); got {x.shape}"
         )
+    x = _inputs("x", x, "")
     if x.shape != tuple(inp["shape"]):
         interp.resize_tensor_input(inp["index"], list(x.shape))
         interp.allocate_tensors()
@@ -258,7 +294,7 @@ def size_breakdown(tflite_bytes: bytes) -> dict:
     """
     from tensorflow.lite.tools import flatbuffer_utils
 
-    fb = flatbuffer_utils.convert_bytearray_to_object(bytearray(tflite_bytes))
+    fb = flatbuffer_utils.convert_bytearray_to_object(bytearray(_check_flatbuffer(tflite_bytes)))
     metadata = {m.buffer for m in (fb.metadata or [])}
     data = sum(
         0 if b.data is None else len(b.data)

@@ -18,8 +18,9 @@ def max_weight_diff(weights_a, weights_b) -> float:
     """Largest absolute difference between two lists of weight arrays, as a float.
 
     Pass ``model.get_weights()`` of two models with the same architecture. The lists
-    must have the same length and each pair the same shape; anything else raises
-    ValueError, because a silent broadcast would compare the wrong numbers.
+    must have the same length and each pair the same shape, and every weight must be
+    finite (a diverged model is never equivalent); anything else raises ValueError,
+    because a silent broadcast or NaN (``max(0.0, nan)`` is 0.0) would mislead.
     """
     weights_a, weights_b = list(weights_a), list(weights_b)
     if not weights_a:
@@ -37,6 +38,10 @@ def max_weight_diff(weights_a, weights_b) -> float:
                 f"weight {index} has shape {a.shape} in one model and {b.shape} in the other: "
                 "compare two models with the same architecture"
             )
+        for which, w in (("first", a), ("second", b)):
+            if not np.all(np.isfinite(w)):
+                raise ValueError(f"weight {index} is not finite in the {which} model (NaN or inf): "
+                                 "it diverged; lower the learning rate or check the data")
         if a.size:
             largest = max(largest, float(np.max(np.abs(a.astype(np.float64) - b))))
     return largest

@@ -42,12 +42,6 @@ def flatbuffers(trained, digits):
     }
 
 
-def test_importing_does_not_import_tensorflow():
-    result = run_python("import sys, hpclab.quantize; print('tensorflow' in sys.modules)")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "False"
-
-
 @pytest.mark.parametrize("mode", ["int4", "INT8", "", None])
 def test_unknown_mode_names_the_choices(mode):
     with pytest.raises(ValueError, match=r"mode must be one of .*float32.*int8"):
@@ -181,3 +175,50 @@ def test_keras2_models_convert_too():
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-2:] == ["int8", "True"]
+
+
+def test_labels_as_a_column_count_and_one_hot_is_refused(flatbuffers, digits):
+    """(n, 1) labels once broadcast to n x n (accuracy 0.1); one-hot gave 0.02."""
+    _, (x_test, y_test) = digits
+    flat = flatbuffers["float32"]
+    expected = quantize.evaluate_tflite(flat, x_test, y_test)["accuracy"]
+    assert expected > 0.8
+    assert quantize.evaluate_tflite(flat, x_test, y_test.reshape(-1, 1))["accuracy"] == expected
+    assert quantize.evaluate_tflite(flat, x_test, y_test.astype("float32"))["accuracy"] == expected
+    with pytest.raises(ValueError, match=r"one-hot.*y\.argmax\(-1\)"):
+        quantize.evaluate_tflite(flat, x_test, np.eye(10)[y_test])
+    with pytest.raises(ValueError, match="class indices"):
+        quantize.evaluate_tflite(flat, x_test, y_test + 0.5)
+
+
+def test_non_finite_calibration_data_and_inputs_are_refused(trained, flatbuffers, digits):
+    """NaN calibration once gave a float32-I/O model at 10% accuracy, without an error."""
+    (x_train, _), (x_test, _) = digits
+    bad = x_train[:20].copy()
+    bad[3, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="representative_data has NaN or infinite values"):
+        quantize.convert(trained, "int8", representative_data=bad)
+    with pytest.raises(ValueError, match="representative_data has NaN or infinite values"):
+        quantize.convert(trained, "int8", representative_data=lambda: iter([[bad[3:4]]]))
+    inputs = x_test[:4].copy()
+    inputs[1] = np.inf
+    with pytest.raises(ValueError, match="x has NaN or infinite values"):
+        quantize.predict_tflite(flatbuffers["int8"], inputs)
+    with pytest.raises(ValueError, match="x has NaN or infinite values"):
+        quantize.latency(flatbuffers["int8"], inputs)
+
+
+def test_clear_errors_instead_of_deep_ones(trained, flatbuffers, digits):
+    (x_train, _), (x_test, _) = digits
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+        quantize.predict_tflite(flatbuffers["float32"], x_test[:4], batch_size=0)
+    out = quantize.predict_tflite(flatbuffers["float32"], x_test[:5], batch_size=np.int64(2))
+    assert out.shape == (5, 10)  # NumPy integers are integers
+    with pytest.raises(TypeError, match="model must be a Keras model"):
+        quantize.convert("not a model")
+    with pytest.raises(ValueError, match=r"\(8, 8, 1\).*got inputs shaped \(64,\)"):
+        quantize.convert(trained, "int8", representative_data=x_train[:20].reshape(20, 64))
+    with pytest.raises(ValueError, match="not a LiteRT flatbuffer"):
+        quantize.size_breakdown(b"garbage bytes, not a model")
+    with pytest.raises(TypeError, match="tflite_bytes must be the bytes returned by convert"):
+        quantize.size_breakdown("model.tflite")
