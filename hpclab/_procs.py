@@ -34,12 +34,11 @@ def python_env(extra: dict) -> dict:
 
 
 def start(args: list[str], *, env: dict | None = None, stdout=subprocess.DEVNULL,
-          cwd=None, text: bool = False, pass_fds=()) -> subprocess.Popen:
+          cwd=None, text: bool = False) -> subprocess.Popen:
     """Run ``python -m hpclab.worker *args`` in a new session; stderr goes to stdout."""
     return subprocess.Popen([sys.executable, "-m", "hpclab.worker", *args],
                             stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.STDOUT,
-                            env=python_env(env or {}), cwd=cwd, text=text, pass_fds=pass_fds,
-                            start_new_session=True)
+                            env=python_env(env or {}), cwd=cwd, text=text, start_new_session=True)
 
 
 def killpg(proc: subprocess.Popen, sig: int) -> None:
