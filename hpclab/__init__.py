@@ -16,3 +16,21 @@ Modules, one concern each:
 """
 
 __version__ = "0.1.0"
+
+
+def lazy_classes(module: str, **builders):
+    """A module ``__getattr__`` (PEP 562) that builds each named class on first access, once.
+
+    ``prune`` and ``distill`` subclass Keras classes; building them at import would start
+    TensorFlow before the notebook's device configuration.
+    """
+    built = {}
+
+    def __getattr__(name):
+        if name not in builders:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        if name not in built:
+            built[name] = builders[name]()
+        return built[name]
+
+    return __getattr__

@@ -31,21 +31,13 @@ import tempfile
 
 import numpy as np
 
+from hpclab import checks, lazy_classes
+
 PRUNABLE_TYPES = ("Dense", "Conv1D", "Conv2D", "Conv3D")
 
 
 def _check_sparsity(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
-        raise ValueError(f"{name} must be a number in [0, 1), e.g. 0.8; got {value!r}")
-    if not 0.0 <= float(value) < 1.0:
-        raise ValueError(f"{name} must be in [0, 1), e.g. 0.8; got {value!r}")
-    return float(value)
-
-
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    return int(value)
+    return checks.number(name, value, low=0.0, high=1.0, high_open=True, example=0.8)
 
 
 class PolynomialDecay:
@@ -65,9 +57,10 @@ class PolynomialDecay:
                  end_step, power=3, frequency=10):
         self.initial_sparsity = _check_sparsity("initial_sparsity", initial_sparsity)
         self.final_sparsity = _check_sparsity("final_sparsity", final_sparsity)
-        self.begin_step = _check_int("begin_step", begin_step, 0)
-        self.end_step = _check_int("end_step", end_step, 1)
-        self.frequency = _check_int("frequency", frequency, 1)
+        self.begin_step = checks.integer("begin_step", begin_step, minimum=0, example=0)
+        self.end_step = checks.integer("end_step", end_step, example=100)
+        self.frequency = checks.integer("frequency", frequency, example=5)
+        self.power = checks.number("power", power, low=0, low_open=True, example=3)
         if self.end_step <= self.begin_step:
             raise ValueError(
                 f"end_step must be > begin_step; got begin_step={begin_step}, end_step={end_step}"
@@ -78,9 +71,6 @@ class PolynomialDecay:
                 f"[{begin_step}, {end_step}]: the masks would never be updated; "
                 f"use frequency <= {self.end_step - self.begin_step}"
             )
-        if isinstance(power, bool) or not isinstance(power, (int, float)) or power <= 0:
-            raise ValueError(f"power must be a number > 0, e.g. 3; got {power!r}")
-        self.power = power
 
     def sparsity(self, step) -> float:
         """Target sparsity at ``step``."""
@@ -156,7 +146,7 @@ def prunable_layers(model, layers=None) -> list:
 
 def _check_schedule(schedule):
     if not isinstance(schedule, PolynomialDecay):
-        raise ValueError(
+        raise TypeError(
             "schedule must be a hpclab.prune.PolynomialDecay, e.g. "
             f"PolynomialDecay(0.0, 0.8, end_step=100, frequency=5); got {schedule!r}"
         )
@@ -179,17 +169,19 @@ def _make_callback_class():
     class UpdatePruningMasks(keras.callbacks.Callback):
         """Keras 3 callback: magnitude pruning of Dense/Conv kernels on a schedule.
 
-        Counts training steps itself (``self.step``, kept across ``fit`` calls). At the
-        steps where ``schedule.should_prune(step)`` it recomputes each mask from the
-        current |kernel| and zeroes the pruned weights. In between, a variable constraint
-        (applied by the optimizer inside the compiled train step, after each update) keeps
+        Counts the optimizer steps taken while it is attached (``self.step``, kept across
+        ``fit`` calls; read from ``model.optimizer.iterations``, so ``steps_per_execution``
+        > 1 works). At the end of each call in which ``schedule.should_prune(step)`` held
+        it recomputes each mask from the current |kernel| and zeroes the pruned weights.
+        In between, a variable constraint (applied by the optimizer inside the compiled
+        train step, after each update) keeps
         ``kernel = kernel * mask``, so pruned weights stay zero whatever the optimizer does;
         the constraint stays on the model until you ``strip`` it (later fits keep the masks).
 
         ``layers``: names (or layers) to prune, default every Dense/Conv. ``masks``:
         {layer name: 0/1 float32 array}. ``log``: one dict per mask update (step, target,
-        sparsity of the pruned kernels). TensorFlow backend (the course's); one call per
-        step needs ``steps_per_execution=1`` (the default). No wrapper layers, because
+        sparsity of the pruned kernels). TensorFlow backend (the course's). No wrapper
+        layers, because
         TF-MOT cannot prune Keras 3 models. Taught in notebooks/09_pruning.ipynb.
         """
 
@@ -228,10 +220,15 @@ def _make_callback_class():
                     attached = True
             if attached:  # a train step traced before has no constraint in it: retrace
                 self.model.make_train_function(force=True)
+            self._seen = self._iterations()
+
+        def _iterations(self):
+            return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
 
         def on_train_batch_end(self, batch, logs=None):
-            self.step += 1
-            if not self.schedule.should_prune(self.step):
+            now, first = self._iterations(), self.step + 1  # one call per steps_per_execution
+            self.step, self._seen = self.step + now - self._seen, now
+            if not any(self.schedule.should_prune(t) for t in range(first, self.step + 1)):
                 return
             target = self.schedule.sparsity(self.step)
             for layer in self._layers:
@@ -247,15 +244,7 @@ def _make_callback_class():
     return UpdatePruningMasks
 
 
-_lazy = {}
-
-
-def __getattr__(name):  # PEP 562: build the Keras class on first use, not at import
-    if name == "UpdatePruningMasks":
-        if name not in _lazy:
-            _lazy[name] = _make_callback_class()
-        return _lazy[name]
-    raise AttributeError(f"module 'hpclab.prune' has no attribute {name!r}")
+__getattr__ = lazy_classes(__name__, UpdatePruningMasks=_make_callback_class)
 
 
 def strip(model, masks=None):
@@ -266,6 +255,8 @@ def strip(model, masks=None):
     """
     import keras
 
+    if not (hasattr(model, "get_config") and hasattr(model, "get_weights")):
+        raise TypeError(f"strip takes a Keras model; got {type(model).__name__}")
     try:  # from the config, not clone_model: a clone would be compiled like the original
         clean = type(model).from_config(model.get_config())
     except Exception as err:
@@ -309,13 +300,14 @@ def gzip_size(model_or_path, *, level: int = 9) -> int:
     model are compared like with like. A ``.keras`` file is an uncompressed zip, so gzip
     sees the raw float32 weights: long runs of zeros compress, random floats hardly do.
     """
+    level = checks.integer("level", level, minimum=0, maximum=9, example=9)
     if isinstance(model_or_path, (str, os.PathLike)):
         if not os.path.isfile(model_or_path):
             raise ValueError(f"no such file: {os.fspath(model_or_path)!r}; save the model first")
         with open(model_or_path, "rb") as f:
             return len(gzip.compress(f.read(), compresslevel=level, mtime=0))
     if not hasattr(model_or_path, "save"):
-        raise ValueError(
+        raise TypeError(
             f"gzip_size takes a Keras model or a file path; got {type(model_or_path).__name__}"
         )
     with tempfile.TemporaryDirectory() as tmp:
