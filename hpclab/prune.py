@@ -174,15 +174,14 @@ def _make_callback_class():
         > 1 works). At the end of each call in which ``schedule.should_prune(step)`` held
         it recomputes each mask from the current |kernel| and zeroes the pruned weights.
         In between, a variable constraint (applied by the optimizer inside the compiled
-        train step, after each update) keeps
-        ``kernel = kernel * mask``, so pruned weights stay zero whatever the optimizer does;
-        the constraint stays on the model until you ``strip`` it (later fits keep the masks).
+        train step, after each update) keeps ``kernel = kernel * mask``, so pruned weights
+        stay zero whatever the optimizer does; the constraint stays on the model until you
+        ``strip`` it (later fits keep the masks).
 
         ``layers``: names (or layers) to prune, default every Dense/Conv. ``masks``:
         {layer name: 0/1 float32 array}. ``log``: one dict per mask update (step, target,
         sparsity of the pruned kernels). TensorFlow backend (the course's). No wrapper
-        layers, because
-        TF-MOT cannot prune Keras 3 models. Taught in notebooks/09_pruning.ipynb.
+        layers, because TF-MOT cannot prune Keras 3 models. Taught in notebooks/09_pruning.ipynb.
         """
 
         def __init__(self, schedule, layers=None):
