@@ -14,11 +14,6 @@ import os
 
 from hpclab import checks
 
-#: The features of one record, as written by ``write_shards``: 8-bit pixels as raw bytes
-#: (row-major, height x width x channels), the label, and the example's index in ``x``.
-FEATURES = ("image", "label", "index")
-
-
 def _bytes(value: bytes):
     import tensorflow as tf
 
