@@ -1,34 +1,56 @@
-"""The `hpclab` command: `hpclab doctor`, `hpclab execute [--bench FILE] [NOTEBOOK...]`."""
+"""The `hpclab` command: `hpclab doctor [--timeout S]`, `hpclab execute [--bench FILE] [NOTEBOOK...]`.
+
+`hpclab --help` and `hpclab COMMAND --help` say more.
+"""
 
 from __future__ import annotations
 
+import argparse
+import math
 import sys
 
-USAGE = """usage: hpclab COMMAND
 
-commands:
-  doctor                               versions, devices, optional libraries, TPU, strategy
-  execute [NOTEBOOK...]                re-run notebooks in place (stored outputs; `make execute`)
-  execute --bench FILE [NOTEBOOK...]   time notebooks, write a table to FILE (`make bench`)
-"""
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, e.g. 300; got {text!r}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hpclab", description="Helpers of the hpclab course.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    doctor = commands.add_parser("doctor", help="versions, devices, optional libraries, TPU, strategy")
+    doctor.add_argument("--timeout", type=_seconds, default=90.0, metavar="S",
+                        help="seconds each probe may take (default 90; raise it on a busy machine)")
+    execute = commands.add_parser(
+        "execute", help="re-run notebooks in place, storing their outputs (make execute)")
+    execute.add_argument("--bench", metavar="FILE", help="time the notebooks instead, leave them "
+                         "unchanged, write a Markdown table to FILE (make bench: notebooks/TIMINGS.md)")
+    execute.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
+                         help="the .ipynb files to run (default: every notebooks/*.ipynb)")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in ("-h", "--help", "help"):
-        print(USAGE)
-        return 0
-    command, rest = argv[0], argv[1:]
-    if command == "doctor":
+    parser = _parser()
+    try:
+        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    except SystemExit as stop:  # --help (0) or a usage error (2), already printed
+        return int(stop.code or 0)
+    if args.command == "doctor":
         from hpclab import doctor
 
-        return doctor.main()
-    if command == "execute":
+        return doctor.main(args.timeout)
+    if args.command == "execute":
         from hpclab import execute
 
-        return execute.main(rest)
-    print(f"unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
-    return 2
+        return execute.main(args.notebooks, bench=args.bench)
+    parser.print_help()
+    return 0
 
 
 if __name__ == "__main__":

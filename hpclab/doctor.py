@@ -13,6 +13,8 @@ import subprocess
 import sys
 import time
 
+from hpclab import checks
+
 # Each probe prints one JSON object on its last stdout line.
 PROBES = {
     "tensorflow": """
@@ -51,6 +53,7 @@ print(json.dumps({"version": md.version("tensorflow-model-optimization")}))
 
 def run_probes(timeout_s: float = 90.0, probes: dict | None = None) -> dict:
     """Run the probes concurrently; returns {name: {"ok", "seconds", "result" | "error"}}."""
+    timeout_s = checks.number("timeout_s", timeout_s, low=0, low_open=True, example=90)
     probes = PROBES if probes is None else probes
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
     started = {
@@ -81,7 +84,11 @@ def run_probes(timeout_s: float = 90.0, probes: dict | None = None) -> dict:
         seconds = round(time.perf_counter() - start, 1)
         lines = out.strip().splitlines()
         if proc.returncode == 0 and lines:
-            results[name] = {"ok": True, "seconds": seconds, "result": json.loads(lines[-1])}
+            try:
+                results[name] = {"ok": True, "seconds": seconds, "result": json.loads(lines[-1])}
+            except ValueError:
+                results[name] = {"ok": False, "seconds": seconds,
+                                 "error": f"its last line is not JSON: {lines[-1][:120]!r}"}
         else:
             last = (err.strip().splitlines() or ["no output"])[-1]
             results[name] = {"ok": False, "seconds": seconds, "error": last[:200]}
@@ -132,5 +139,6 @@ def report(results: dict) -> str:
 
 
 def main(timeout_s: float = 90.0) -> int:
+    """`hpclab doctor [--timeout S]`: S seconds per probe (raise it on a busy machine)."""
     print(report(run_probes(timeout_s)))
     return 0

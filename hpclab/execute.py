@@ -91,26 +91,37 @@ def _normalize(path: pathlib.Path) -> None:
                    check=True, capture_output=True)
 
 
-def main(argv: list[str]) -> int:
-    """`hpclab execute [--bench FILE] NOTEBOOK...`"""
-    bench_file = None
-    if argv[:1] == ["--bench"]:
-        if len(argv) < 2:
-            print("usage: hpclab execute [--bench FILE] NOTEBOOK...", file=sys.stderr)
-            return 2
-        bench_file, argv = argv[1], argv[2:]
-    paths = [pathlib.Path(p) for p in argv] or sorted((ROOT / "notebooks").glob("*.ipynb"))
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        print(f"no such notebook: {', '.join(missing)}", file=sys.stderr)
+def _check(paths, bench) -> str | None:
+    """The one-line reason the arguments are wrong, or None."""
+    import nbformat
+
+    if bench is not None and pathlib.Path(bench).suffix == ".ipynb":
+        return (f"--bench takes the table file to write, not a notebook: {bench}; e.g. "
+                "hpclab execute --bench notebooks/TIMINGS.md NOTEBOOK...")
+    for path in paths:
+        if not path.is_file():
+            return f"no such notebook: {path}"
+        try:
+            nbformat.read(path, as_version=4)
+        except Exception as err:  # not JSON, or JSON that is not a notebook
+            return f"not a notebook: {path} ({type(err).__name__}); hpclab execute runs .ipynb files"
+    return None
+
+
+def main(notebooks: list[str], *, bench: str | None = None) -> int:
+    """`hpclab execute [--bench FILE] [NOTEBOOK...]`: run in place, or time into FILE."""
+    paths = [pathlib.Path(p) for p in notebooks] or sorted((ROOT / "notebooks").glob("*.ipynb"))
+    error = _check(paths, bench)
+    if error:
+        print(f"hpclab execute: {error}", file=sys.stderr)
         return 2
     rows = []
-    for path in paths:
-        seconds = execute(path, write=bench_file is None)
+    for i, path in enumerate(paths, 1):
+        seconds = execute(path, write=bench is None)
         rows.append((path.name, seconds))
-        print(f"{path.name:<45}{seconds:7.1f} s", flush=True)
-    if bench_file:
-        _write_bench(pathlib.Path(bench_file), rows)
+        print(f"[{i}/{len(paths)}] {path.name:<45}{seconds:7.1f} s", flush=True)
+    if bench:
+        _write_bench(pathlib.Path(bench), rows)
     return 0
 
 
