@@ -8,6 +8,8 @@ from __future__ import annotations
 import statistics
 import time
 
+from hpclab import checks
+
 
 def measure(fn, *, repeats: int = 5, warmup: int = 1) -> dict:
     """Call ``fn()`` ``warmup`` times untimed, then ``repeats`` times timed.
@@ -15,10 +17,8 @@ def measure(fn, *, repeats: int = 5, warmup: int = 1) -> dict:
     Returns seconds: ``median``, ``min``, ``max``, ``spread`` (max - min) and ``samples``.
     The warm-up absorbs one-off costs (tracing, compilation, memory allocation).
     """
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be an integer >= 1, e.g. repeats=5; got {repeats!r}")
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"warmup must be an integer >= 0, e.g. warmup=1; got {warmup!r}")
+    repeats = checks.integer("repeats", repeats, example=5)
+    warmup = checks.integer("warmup", warmup, minimum=0, example=1)
     for _ in range(warmup):
         fn()
     samples = []
