@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import platform
 
+from hpclab import checks
+
 RESTART_HINT = (
     "TensorFlow devices are already initialized with a different configuration: "
     "restart the kernel and run the setup cell first, before any other TensorFlow code"
@@ -19,11 +21,6 @@ RESTART_HINT = (
 
 # The configuration this process applied last (None: configure() not called yet).
 _applied: dict | None = None
-
-
-def _check_positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, e.g. {name}=2; got {value!r}")
 
 
 def configure(
@@ -46,12 +43,13 @@ def configure(
     the logical device counts by type and the list of actions taken or, on a
     machine without GPUs, the GPU actions that would have been taken.
     """
+    memory_growth = checks.boolean("memory_growth", memory_growth)
     if logical_cpus is not None:
-        _check_positive_int("logical_cpus", logical_cpus)
+        logical_cpus = checks.integer("logical_cpus", logical_cpus, example=2)
     if memory_limit_mb is not None:
-        _check_positive_int("memory_limit_mb", memory_limit_mb)
+        memory_limit_mb = checks.integer("memory_limit_mb", memory_limit_mb, example=2048)
     if virtual_gpus is not None:
-        _check_positive_int("virtual_gpus", virtual_gpus)
+        virtual_gpus = checks.integer("virtual_gpus", virtual_gpus, example=2)
         if memory_limit_mb is None:
             raise ValueError(
                 "virtual_gpus needs a memory size for each virtual GPU: "
@@ -62,8 +60,6 @@ def configure(
             "memory_growth and memory_limit_mb exclude each other on a GPU: "
             "pass one of them (growth: allocate on demand; limit: a fixed cap)"
         )
-    if not isinstance(memory_growth, bool):
-        raise ValueError(f"memory_growth must be True or False; got {memory_growth!r}")
 
     request = {
         "logical_cpus": logical_cpus,

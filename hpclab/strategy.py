@@ -10,6 +10,8 @@ import glob
 import json
 import os
 
+from hpclab import checks
+
 KINDS = ("auto", "tpu", "mirrored", "multi_worker", "default")
 
 
@@ -27,11 +29,13 @@ def resolve(kind: str = "auto", *, tpu: str | None = None, cross_device_ops=None
     it never falls back silently. ``cross_device_ops`` is passed to MirroredStrategy.
 
     ``tpu`` names a TPU ("local" on a TPU VM, a Cloud TPU name, or "grpc://host:port").
-    Beware: TensorFlow waits without a time limit for a grpc:// address where nothing
-    answers; a name it cannot look up fails at once.
+    Beware, TensorFlow waits without a time limit for a grpc:// address where nothing
+    answers, and in ``resolve("multi_worker")`` until every worker in TF_CONFIG has started
+    (measured: worker 0 alone still waited after 12 minutes, ignoring SIGTERM): run workers
+    under a launcher with a deadline (hpclab.cluster, Slurm, Kubernetes). A TPU name that
+    cannot be looked up, and a TF_CONFIG this task is not part of, fail at once.
     """
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    checks.one_of("kind", kind, KINDS)
     import tensorflow as tf
 
     if kind in ("auto", "tpu"):
@@ -102,8 +106,10 @@ def _multi_worker(tf):
         )
     try:
         config = json.loads(raw)
-        workers = config["cluster"]["worker"]
-        task = config["task"]
+        workers, task = config["cluster"]["worker"], config["task"]
+        jobs = config["cluster"].get(task["type"], [])
+        if not 0 <= task["index"] < len(jobs):  # else TensorFlow waits for a task never started
+            raise ValueError(f"task {task} is not in the cluster: it has {len(jobs)} {task['type']}(s)")
     except (ValueError, KeyError, TypeError) as err:
         raise StrategyUnavailable(
             "TF_CONFIG must be JSON like "

@@ -5,23 +5,23 @@ from helpers import run_python
 
 
 @pytest.mark.parametrize(
-    "kwargs, message",
+    "kwargs, error, message",
     [
-        ({"logical_cpus": 0}, "logical_cpus must be a positive integer"),
-        ({"logical_cpus": -2}, "logical_cpus must be a positive integer"),
-        ({"logical_cpus": 2.5}, "logical_cpus must be a positive integer"),
-        ({"logical_cpus": "4"}, "logical_cpus must be a positive integer"),
-        ({"logical_cpus": True}, "logical_cpus must be a positive integer"),
-        ({"memory_limit_mb": -1}, "memory_limit_mb must be a positive integer"),
-        ({"memory_limit_mb": 0}, "memory_limit_mb must be a positive integer"),
-        ({"virtual_gpus": 0, "memory_limit_mb": 512}, "virtual_gpus must be a positive integer"),
-        ({"virtual_gpus": 2}, "pass memory_limit_mb too"),
-        ({"memory_growth": True, "memory_limit_mb": 512}, "exclude each other"),
-        ({"memory_growth": "yes"}, "memory_growth must be True or False"),
+        ({"logical_cpus": 0}, ValueError, "logical_cpus must be an integer >= 1, e.g. logical_cpus=2"),
+        ({"logical_cpus": -2}, ValueError, "logical_cpus must be an integer >= 1"),
+        ({"logical_cpus": 2.5}, TypeError, "logical_cpus must be an integer >= 1"),
+        ({"logical_cpus": "4"}, TypeError, "logical_cpus must be an integer >= 1"),
+        ({"logical_cpus": True}, TypeError, "logical_cpus must be an integer >= 1"),
+        ({"memory_limit_mb": -1}, ValueError, "memory_limit_mb must be an integer >= 1"),
+        ({"memory_limit_mb": 0}, ValueError, "memory_limit_mb must be an integer >= 1"),
+        ({"virtual_gpus": 0, "memory_limit_mb": 512}, ValueError, "virtual_gpus must be an integer >= 1"),
+        ({"virtual_gpus": 2}, ValueError, "pass memory_limit_mb too"),
+        ({"memory_growth": True, "memory_limit_mb": 512}, ValueError, "exclude each other"),
+        ({"memory_growth": "yes"}, TypeError, "memory_growth must be True or False"),
     ],
 )
-def test_bad_input_names_the_fix(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+def test_bad_input_names_the_fix(kwargs, error, message):
+    with pytest.raises(error, match=message):
         devices.configure(**kwargs)
 
 

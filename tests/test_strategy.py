@@ -5,13 +5,13 @@ from helpers import run_python
 
 
 def test_unknown_kind_lists_the_choices():
-    with pytest.raises(ValueError, match="kind must be one of auto, tpu, mirrored"):
+    with pytest.raises(ValueError, match="kind must be one of 'auto', 'tpu', 'mirrored'"):
         strategy.resolve("gpu")
 
 
 def test_explicit_kinds_fail_clearly_and_auto_falls_back():
     result = run_python("""
-        import os, pytest
+        import json, os, pytest
         from hpclab import strategy
         from hpclab.strategy import StrategyUnavailable, resolve
         with pytest.raises(StrategyUnavailable, match="no TPU is reachable"):
@@ -27,6 +27,12 @@ def test_explicit_kinds_fail_clearly_and_auto_falls_back():
         os.environ["TF_CONFIG"] = "{not json"
         with pytest.raises(StrategyUnavailable, match="TF_CONFIG must be JSON"):
             resolve("multi_worker")
+        cluster = {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}
+        for task in ({"type": "worker", "index": 2}, {"type": "chief", "index": 0},
+                     {"type": "worker", "index": "0"}):  # none of them would ever start
+            os.environ["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": task})
+            with pytest.raises(StrategyUnavailable, match="TF_CONFIG must be JSON like"):
+                resolve("multi_worker")
         del os.environ["TF_CONFIG"]
         s, reason = resolve("auto")
         assert s.num_replicas_in_sync == 1 and reason.startswith("default strategy"), reason
