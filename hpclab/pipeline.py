@@ -11,6 +11,8 @@ import contextlib
 import threading
 import time
 
+from hpclab import checks
+
 
 class Timeline:
     """A thread-safe log of work intervals, one lane per device (or stage).
@@ -81,12 +83,8 @@ class Timeline:
         devices if some device never worked (it then counts as idle all the time).
         """
         frame = self.intervals()
-        seen = frame["lane"].nunique()
-        lanes = seen if n_lanes is None else n_lanes
-        if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < seen:
-            raise ValueError(
-                f"n_lanes must be an integer >= the {seen} lanes recorded; got {n_lanes!r}"
-            )
+        seen = frame["lane"].nunique()  # at least the lanes recorded
+        lanes = seen if n_lanes is None else checks.integer("n_lanes", n_lanes, minimum=seen)
         span = frame["end"].max() - frame["start"].min()
         if span <= 0:
             raise ValueError("the recorded span is zero: record some real work first")
@@ -103,8 +101,7 @@ def plot_timeline(frame, ax=None, *, title: str | None = None, unit: str = "ms")
     import matplotlib.pyplot as plt
 
     scale = {"ms": 1e3, "s": 1.0, "tick": 1.0}
-    if unit not in scale:
-        raise ValueError(f"unit must be one of {', '.join(scale)}; got {unit!r}")
+    checks.one_of("unit", unit, scale)
     if len(frame) == 0:
         raise ValueError("nothing to plot: the frame has no intervals")
     missing = {"lane", "label", "start", "end"} - set(frame.columns)
