@@ -15,22 +15,19 @@ Modules, one concern each:
   doctor, execute, cli: the `hpclab` command (doctor, execute for make execute/bench)
 """
 
+import functools
+
 __version__ = "0.1.0"
 
 
 def lazy_classes(module: str, **builders):
-    """A module ``__getattr__`` (PEP 562) that builds each named class on first access, once.
-
-    ``prune`` and ``distill`` subclass Keras classes; building them at import would start
-    TensorFlow before the notebook's device configuration.
-    """
-    built = {}
+    """A module ``__getattr__`` (PEP 562) that builds each named class once, on first access:
+    ``prune`` and ``distill`` subclass Keras classes, and Keras at import would start TF."""
+    builders = {name: functools.cache(build) for name, build in builders.items()}
 
     def __getattr__(name):
         if name not in builders:
             raise AttributeError(f"module {module!r} has no attribute {name!r}")
-        if name not in built:
-            built[name] = builders[name]()
-        return built[name]
+        return builders[name]()
 
     return __getattr__

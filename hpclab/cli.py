@@ -6,18 +6,16 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
+
+from hpclab import checks
 
 
 def _seconds(text: str) -> float:
     try:
-        value = float(text)
+        return checks.number("timeout", float(text), low=0, low_open=True)
     except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, e.g. 300; got {text!r}")
-    return value
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, e.g. 300; got {text!r}") from None
 
 
 def _parser() -> argparse.ArgumentParser:

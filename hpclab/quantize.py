@@ -160,20 +160,16 @@ def _inputs(name: str, x, empty: str) -> np.ndarray:
     if x.ndim < 2 or len(x) == 0:
         raise ValueError(f"{empty or f'{name} must be a non-empty batch of inputs'}; got shape {x.shape}")
     if not np.all(np.isfinite(x)):
-        raise ValueError(f"{name} has NaN or infinite values ({np.size(x) - np.isfinite(x).sum()} of "
-                         f"{np.size(x)}): fix or drop those inputs first")
+        raise ValueError(f"{name} has NaN or infinite values: fix or drop those inputs first")
     return x
 
 
 def _check_flatbuffer(tflite_bytes) -> bytes:
     if not isinstance(tflite_bytes, (bytes, bytearray)):
-        raise TypeError(f"tflite_bytes must be the bytes returned by convert(); got "
-                        f"{type(tflite_bytes).__name__}")
-    if not tflite_bytes:
-        raise ValueError("tflite_bytes must be the non-empty bytes returned by convert()")
-    if bytes(tflite_bytes[4:8]) != b"TFL3":  # the LiteRT file identifier
-        raise ValueError("tflite_bytes is not a LiteRT flatbuffer (no TFL3 identifier): "
-                         "pass the bytes returned by convert()")
+        raise TypeError(f"tflite_bytes must be the bytes returned by convert(); got {type(tflite_bytes)}")
+    if bytes(tflite_bytes[4:8]) != b"TFL3":  # the LiteRT file identifier (b"" has none either)
+        raise ValueError("tflite_bytes must be the non-empty bytes returned by convert(): a LiteRT "
+                         f"flatbuffer, whose bytes 4-8 are b'TFL3'; got {bytes(tflite_bytes[:8])!r}...")
     return bytes(tflite_bytes)
 
 

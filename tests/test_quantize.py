@@ -218,7 +218,7 @@ def test_clear_errors_instead_of_deep_ones(trained, flatbuffers, digits):
         quantize.convert("not a model")
     with pytest.raises(ValueError, match=r"\(8, 8, 1\).*got inputs shaped \(64,\)"):
         quantize.convert(trained, "int8", representative_data=x_train[:20].reshape(20, 64))
-    with pytest.raises(ValueError, match="not a LiteRT flatbuffer"):
+    with pytest.raises(ValueError, match="a LiteRT flatbuffer, whose bytes 4-8 are b'TFL3'"):
         quantize.size_breakdown(b"garbage bytes, not a model")
     with pytest.raises(TypeError, match="tflite_bytes must be the bytes returned by convert"):
         quantize.size_breakdown("model.tflite")
