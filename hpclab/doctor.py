@@ -79,7 +79,7 @@ def run_probes(timeout_s: float = 90.0, probes: dict | None = None) -> dict:
             proc.kill()
             proc.communicate()
             results[name] = {"ok": False, "seconds": timeout_s,
-                             "error": f"timed out after {timeout_s:.0f} s"}
+                             "error": f"timed out after {timeout_s:.0f} s; busy machine? raise --timeout"}
             continue
         seconds = round(time.perf_counter() - start, 1)
         lines = out.strip().splitlines()

@@ -244,6 +244,7 @@ def test_agreement_bad_inputs():
         distill.agreement(teacher, student, x, batch_size=0)
 
 
-def test_unknown_attribute_is_an_attribute_error():
-    with pytest.raises(AttributeError):
+def test_the_lazy_class_is_built_once_and_unknown_names_are_attribute_errors():
+    assert distill.Distiller is distill.Distiller
+    with pytest.raises(AttributeError, match="'hpclab.distill' has no attribute 'NoSuchThing'"):
         distill.NoSuchThing  # noqa: B018
