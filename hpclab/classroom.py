@@ -113,8 +113,11 @@ def generate(notebooks, course) -> dict:
     notebook) and run nbgrader generate_assignment; returns {assignment: exercises}."""
     course = pathlib.Path(course)
     (course / "source").mkdir(parents=True, exist_ok=True)
+    # nbgrader stops a cell after 30 s by default: a lesson's setup cell on a busy or slow
+    # machine takes longer (TensorFlow's import alone is several seconds).
     (course / "nbgrader_config.py").write_text(
-        "c = get_config()  # noqa: F821\nc.CourseDirectory.course_id = 'hpclab'\n")
+        "c = get_config()  # noqa: F821\nc.CourseDirectory.course_id = 'hpclab'\n"
+        "c.Execute.timeout = 600\n")
     found = {}
     for path in map(pathlib.Path, notebooks):
         if path.suffix != ".ipynb" or not path.is_file():
