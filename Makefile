@@ -91,7 +91,7 @@ lint: $(STAMP)
 
 # nbgrader's own generate_assignment strips solutions and hidden tests and clears outputs.
 student: $(STAMP)
-	$(BIN)/python -m hpclab.classroom --out release $(NB)
+	$(BIN)/hpclab student --out release $(NB)
 
 clean:
 	rm -rf $(VENV) build *.egg-info release

@@ -1,4 +1,5 @@
-"""The `hpclab` command: `hpclab doctor [--timeout S]`, `hpclab execute [--bench FILE] [NOTEBOOK...]`.
+"""The `hpclab` command: `hpclab doctor [--timeout S]`, `hpclab execute [--bench FILE] [NOTEBOOK...]`,
+`hpclab report FILE... [-o PAGE]`, `hpclab student [--out DIR] [NOTEBOOK...]`.
 
 `hpclab --help` and `hpclab COMMAND --help` say more.
 """
@@ -30,6 +31,18 @@ def _parser() -> argparse.ArgumentParser:
                          "unchanged, write a Markdown table to FILE (make bench: notebooks/TIMINGS.md)")
     execute.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
                          help="the .ipynb files to run (default: every notebooks/*.ipynb)")
+    report = commands.add_parser(
+        "report", help="one HTML page comparing the machines of a class (hpclab.results files)")
+    report.add_argument("files", nargs="+", metavar="FILE",
+                        help="results files, e.g. notebooks/results/machine-*.json from every machine")
+    report.add_argument("-o", "--output", default="class-results.html", metavar="PAGE",
+                        help="the HTML page to write (default: class-results.html)")
+    student = commands.add_parser(
+        "student", help="student notebooks without solutions, via nbgrader (make student)")
+    student.add_argument("--out", default="release", metavar="DIR",
+                         help="output folder (default: release)")
+    student.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
+                         help="the lessons to release (default: every notebooks/*.ipynb)")
     return parser
 
 
@@ -47,6 +60,14 @@ def main(argv: list[str] | None = None) -> int:
         from hpclab import execute
 
         return execute.main(args.notebooks, bench=args.bench)
+    if args.command == "report":
+        from hpclab import report
+
+        return report.main(args.files, args.output)
+    if args.command == "student":
+        from hpclab import classroom
+
+        return classroom.main([*args.notebooks, "--out", args.out])
     parser.print_help()
     return 0
 

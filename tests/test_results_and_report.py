@@ -107,3 +107,14 @@ def test_concurrent_records_lose_nothing(tmp_path):
 def _record_many(folder, prefix):
     for i in range(20):
         results.record("04", f"{prefix}{i}", float(i), "s", machine=LAPTOP, folder=folder)
+
+
+def test_hpclab_report_command(tmp_path, capsys):
+    from hpclab import cli
+
+    results.record("04", "x", 1.0, "s", machine=LAPTOP, folder=tmp_path)
+    results.record("04", "x", 3.0, "s", machine=GPU_NODE, folder=tmp_path)
+    out = tmp_path / "class.html"
+    assert cli.main(["report", *map(str, sorted(tmp_path.glob("*.json"))), "-o", str(out)]) == 0
+    assert "2 machine(s)" in out.read_text() and f"wrote {out}" in capsys.readouterr().out
+    assert cli.main(["report"]) == 2  # no files: usage
