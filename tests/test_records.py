@@ -103,13 +103,19 @@ def test_storage_reads_every_record_in_order_and_pays_the_latency(tf, digits, tm
 def test_storage_waits_overlap_when_files_are_read_in_parallel(tf, digits, tmp_path):
     x, y = digits
     paths = records.write_shards(x, y, tmp_path, 5)
-    storage = records.SimulatedStorage(open_latency_s=0.1, record_latency_s=0.0)
+    storage = records.SimulatedStorage(open_latency_s=0.2, record_latency_s=0.0)
     files = tf.data.Dataset.from_tensor_slices(paths)
-    parallel = files.interleave(storage.read, cycle_length=5, num_parallel_calls=5)
-    start = time.perf_counter()
-    assert len(list(parallel)) == 10
-    # 5 opens of 0.1 s: 0.5 s one after the other, about 0.1 s at the same time
-    assert time.perf_counter() - start < storage.expected_seconds(5, 10)
+
+    def seconds(dataset):
+        start = time.perf_counter()
+        assert len(list(dataset)) == 10
+        return time.perf_counter() - start
+
+    # 5 opens of 0.2 s: at least 1 s one after the other, about 0.2 s at the same time
+    sequential = seconds(files.flat_map(storage.read))
+    parallel = seconds(files.interleave(storage.read, cycle_length=5, num_parallel_calls=5))
+    assert sequential >= storage.expected_seconds(5, 10) == pytest.approx(1.0)
+    assert parallel < sequential / 2, (parallel, sequential)
 
 
 def test_storage_read_rejects_a_non_string_path(tf):
