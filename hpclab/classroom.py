@@ -113,11 +113,12 @@ def generate(notebooks, course) -> dict:
     notebook) and run nbgrader generate_assignment; returns {assignment: exercises}."""
     course = pathlib.Path(course)
     (course / "source").mkdir(parents=True, exist_ok=True)
-    # nbgrader stops a cell after 30 s by default: a lesson's setup cell on a busy or slow
-    # machine takes longer (TensorFlow's import alone is several seconds).
+    # nbgrader stops a cell after 30 s, and waits 4 s for a cell's first output, by default: on a
+    # busy or slow machine a lesson's setup cell (TensorFlow's import) or lesson 06's cluster
+    # launch takes longer.
     (course / "nbgrader_config.py").write_text(
         "c = get_config()  # noqa: F821\nc.CourseDirectory.course_id = 'hpclab'\n"
-        "c.Execute.timeout = 600\n")
+        "c.Execute.timeout = 900\nc.Execute.iopub_timeout = 60\n")
     found = {}
     for path in map(pathlib.Path, notebooks):
         if path.suffix != ".ipynb" or not path.is_file():
