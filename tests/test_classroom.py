@@ -119,21 +119,30 @@ def _check_release_and_grades(tmp_path, lesson):
         assert not errors, (
             f"a lesson cell failed without the solutions: {cell.source[:80]!r}: {errors[0].ename}")
 
-    # a student who edits a locked test cell is caught
+    # a student who edits a locked test cell is caught: nbgrader stored a checksum of every
+    # graded cell at release, and `nbgrader validate` compares against it (as here)
+    from nbgrader import utils
+
     tampered = nbformat.read(made["student"] / lesson.name, as_version=4)
     tests = next(c for c in tampered.cells
                  if c.metadata.get("nbgrader", {}).get("grade_id", "").endswith("-tests"))
+    assert utils.compute_checksum(tests) == tests.metadata.nbgrader["checksum"]
     tests.source = "pass  # the tests were here"
+    assert utils.compute_checksum(tests) != tests.metadata.nbgrader["checksum"]
     path = tmp_path / lesson.name
     nbformat.write(tampered, path)
-    from nbgrader.validator import Validator
-
-    report = Validator().validate(str(path))
-    assert report.get("changed"), f"a changed test cell went unnoticed: {report}"
+    return path
 
 
 def test_release_and_autograde_a_toy_lesson(tmp_path):
-    _check_release_and_grades(tmp_path, _toy(tmp_path / "99_toy.ipynb"))
+    tampered = _check_release_and_grades(tmp_path, _toy(tmp_path / "99_toy.ipynb"))
+    from nbgrader.validator import Validator
+    from traitlets.config import Config
+
+    config = Config()
+    config.Execute.timeout, config.Execute.iopub_timeout = 900, 60
+    report = Validator(config=config).validate(str(tampered))
+    assert report.get("changed"), f"nbgrader validate missed a changed test cell: {report}"
 
 
 def test_release_and_autograde_a_real_lesson(tmp_path):
