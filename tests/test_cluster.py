@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 
 import numpy as np
@@ -17,6 +16,7 @@ import psutil
 import pytest
 
 from hpclab import cluster
+from helpers import alive
 
 SLEEPER = """
     import json, os, subprocess, sys, time
@@ -53,22 +53,6 @@ DIES_AT_STARTUP = """
         raise RuntimeError("no training data on this worker")
     time.sleep(60)
 """
-
-
-@pytest.fixture
-def write(tmp_path):
-    def _write(source, name="worker.py"):
-        path = tmp_path / name
-        path.write_text(textwrap.dedent(source))
-        return path
-    return _write
-
-
-def alive(pid):
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def assert_all_gone(pids, within_s=0.0):

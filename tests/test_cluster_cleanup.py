@@ -10,13 +10,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 
 import psutil
 import pytest
 
 from hpclab import cluster
+from helpers import alive
 
 STUBBORN = """
     import json, os, signal, time
@@ -30,22 +30,6 @@ QUICK = """
     import json, os
     print(json.dumps({"worker": json.loads(os.environ["TF_CONFIG"])["task"]["index"]}))
 """
-
-
-@pytest.fixture
-def write(tmp_path):
-    def _write(source, name="worker.py"):
-        path = tmp_path / name
-        path.write_text(textwrap.dedent(source))
-        return path
-    return _write
-
-
-def alive(pid):
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def gone(path, within_s=0.0):
