@@ -99,6 +99,19 @@ def annotate(nb: dict, name: str = "notebook") -> list[dict]:
     return exercises
 
 
+def _cell_ids(nb: dict) -> None:
+    """Make the notebook valid nbformat 4.5 (cell ids): nbgrader's output keeps the ids it adds,
+    and a 4.0 notebook with ids fails validation when a student opens it."""
+    nb["nbformat_minor"] = max(int(nb.get("nbformat_minor", 0)), 5)
+    used = set()
+    for index, cell in enumerate(nb["cells"]):
+        ident = str(cell.get("id") or cell.get("metadata", {}).get("id") or f"cell-{index}")[:64]
+        while ident in used:
+            ident = f"{ident[:58]}-{index}"
+        cell["id"] = ident
+        used.add(ident)
+
+
 def _nbgrader(*args, course: pathlib.Path) -> subprocess.CompletedProcess:
     """Run an nbgrader command on a course folder (nbgrader calls `alembic` from PATH: put this
     environment's bin folder first, as an activated environment would)."""
@@ -125,6 +138,7 @@ def generate(notebooks, course) -> dict:
             raise ExerciseError(f"{path}: not a notebook file (expected notebooks/NN_topic.ipynb)")
         nb = json.loads(path.read_text())
         exercises = annotate(nb, path.name)
+        _cell_ids(nb)
         folder = course / "source" / path.stem
         folder.mkdir(parents=True, exist_ok=True)
         (folder / path.name).write_text(json.dumps(nb, indent=1))

@@ -100,6 +100,7 @@ def _check_release_and_grades(tmp_path, lesson):
 
     student_text = (made["student"] / lesson.name).read_text()
     assert "### BEGIN SOLUTION" not in student_text and "BEGIN HIDDEN TESTS" not in student_text
+    nbformat.validate(nbformat.read(made["student"] / lesson.name, as_version=4))  # opens cleanly
     assert made["zip"].is_file()
 
     full, _ = _grade(course, name, "instructor")
