@@ -20,15 +20,17 @@ def _example(name: str, example) -> str:
     return "" if example is None else f", e.g. {name}={example!r}"
 
 
+def _described(kind: str, low, high, low_op: str, high_op: str) -> str:
+    """'an integer >= 1 and <= 9': the kind of value and its bounds, for messages."""
+    bounds = [f"{op} {bound:g}" if isinstance(bound, float) else f"{op} {bound}"
+              for op, bound in ((low_op, low), (high_op, high)) if bound is not None]
+    return kind + (" " + " and ".join(bounds) if bounds else "")
+
+
 def integer(name: str, value, *, minimum: int | None = 1, maximum: int | None = None,
             example=None) -> int:
     """Return ``value`` as an int in [minimum, maximum] (a bound of None is open)."""
-    bounds = []
-    if minimum is not None:
-        bounds.append(f">= {minimum}")
-    if maximum is not None:
-        bounds.append(f"<= {maximum}")
-    what = "an integer" + (" " + " and ".join(bounds) if bounds else "")
+    what = _described("an integer", minimum, maximum, ">=", "<=")
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be {what}{_example(name, example)}; got {value!r} "
                         f"({type(value).__name__})")
@@ -45,12 +47,7 @@ def number(name: str, value, *, low: float | None = None, high: float | None = N
     ``low_open``/``high_open`` exclude the bound itself: number("lr", x, low=0, low_open=True)
     asks for lr > 0.
     """
-    bounds = []
-    if low is not None:
-        bounds.append(f"{'>' if low_open else '>='} {low:g}")
-    if high is not None:
-        bounds.append(f"{'<' if high_open else '<='} {high:g}")
-    what = "a finite number" + (" " + " and ".join(bounds) if bounds else "")
+    what = _described("a finite number", low, high, ">" if low_open else ">=", "<" if high_open else "<=")
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be {what}{_example(name, example)}; got {value!r} "
                         f"({type(value).__name__})")
