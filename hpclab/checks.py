@@ -77,9 +77,18 @@ def boolean(name: str, value) -> bool:
 
 
 def one_of(name: str, value, options) -> object:
-    """Return ``value`` if it is one of ``options``."""
+    """Return ``value`` if it is one of ``options`` and of its type (1 is not True here)."""
     options = tuple(options)
-    if value not in options:
+    if not any(value == o and isinstance(value, type(o)) for o in options):
         listed = ", ".join(repr(o) for o in options)
-        raise ValueError(f"{name} must be one of {listed}; got {value!r}")
+        error = ValueError if any(isinstance(value, type(o)) for o in options) else TypeError
+        raise error(f"{name} must be one of {listed}; got {value!r}")
     return value
+
+
+def arguments(name: str, value) -> list[str]:
+    """Return a list or tuple of command-line arguments as strings (a lone string is refused)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise TypeError(f"{name} must be a list of command-line arguments, e.g. "
+                        f"{name}=['ckpt', 5]; got {value!r}")
+    return [str(a) for a in value]

@@ -51,13 +51,6 @@ def _check_script(script) -> pathlib.Path:
     return path
 
 
-def _check_args(args) -> list[str]:
-    if isinstance(args, (str, bytes)) or not isinstance(args, (list, tuple)):
-        raise TypeError(f"args must be a list of command-line arguments, e.g. args=['ckpt', 5]; "
-                        f"got {args!r}")
-    return [str(a) for a in args]
-
-
 def _check_ports(ports, num_workers: int, host: str) -> list[int] | None:
     if ports is None:
         return None
@@ -85,13 +78,6 @@ def _check_env(env, num_workers: int) -> list[dict]:
                                               for k, v in e.items()):
             raise TypeError(f"{fix}; got {env!r}")
     return [dict(e) for e in envs]
-
-
-def _check_isolate(isolate):
-    if not (isinstance(isolate, bool) or isolate == "auto"):
-        checks.one_of("isolate", isolate, ("auto", True, False))  # ValueError for a bad value
-        raise TypeError(f"isolate must be 'auto', True or False; got {isolate!r}")
-    return isolate
 
 
 def _check_log_dir(log_dir):
@@ -122,10 +108,11 @@ class LocalCluster:
         self.num_workers = checks.integer("num_workers", num_workers, example=2)
         self.host = check_host(host)
         self.script = _check_script(script)
-        self.args = _check_args(args)
+        self.args = checks.arguments("args", args)
         self._ports = _check_ports(ports, self.num_workers, self.host)
         self.envs = _check_env(env, self.num_workers)
-        self.isolate, self._log_dir = _check_isolate(isolate), _check_log_dir(log_dir)
+        self.isolate = checks.one_of("isolate", isolate, ("auto", True, False))
+        self._log_dir = _check_log_dir(log_dir)
         self.log_dir = None
         self.network, self.workers = "not started", []
         self._procs, self._logs, self._killed = _procs.Processes(), None, set()

@@ -30,11 +30,8 @@ def slurm_script(script: str, *, args=(), nodes: int = 2, gpus_per_node: int = 0
     nodes = checks.integer("nodes", nodes, example=2)
     gpus_per_node = checks.integer("gpus_per_node", gpus_per_node, minimum=0, example=4)
     port_base = checks.integer("port_base", port_base, maximum=65535, example=8888)
-    if isinstance(args, (str, bytes)) or not isinstance(args, (list, tuple)):
-        raise TypeError(f"args must be a list of command-line arguments, e.g. args=['ckpt', 5]; "
-                        f"got {args!r}")
-    words = [_no_newline("script", str(script)), *(_no_newline("each of args", str(a))
-                                                   for a in args)]
+    words = [_no_newline("script", str(script)),
+             *(_no_newline("each of args", a) for a in checks.arguments("args", args))]
     job_name = shlex.quote(_no_newline("job_name", job_name))
     time_limit = shlex.quote(_no_newline("time_limit", time_limit))
     gres = [f"#SBATCH --gres=gpu:{gpus_per_node}"] if gpus_per_node else []

@@ -49,3 +49,14 @@ def test_boolean_and_one_of():
     assert checks.one_of("mode", "int8", ("int8", "float16")) == "int8"
     with pytest.raises(ValueError, match="mode must be one of 'int8', 'float16'; got 'int4'"):
         checks.one_of("mode", "int4", ("int8", "float16"))
+    with pytest.raises(TypeError, match="flag must be one of True, False; got 1"):
+        checks.one_of("flag", 1, (True, False))  # 1 == True, but it is not a boolean
+    assert checks.one_of("mode", np.str_("int8"), ("int8",)) == "int8"
+
+
+def test_arguments():
+    assert checks.arguments("args", ("ckpt", 5)) == ["ckpt", "5"]
+    for bad in ("ckpt 5", b"ckpt", 5, None):
+        with pytest.raises(TypeError, match=r"args must be a list of command-line arguments, "
+                                            r"e.g. args=\['ckpt', 5\]"):
+            checks.arguments("args", bad)

@@ -111,7 +111,7 @@ def test_missing_script_and_bad_isolate_are_refused(tmp_path, write):
         cluster.LocalCluster(tmp_path / "nope.py", 2)
     with pytest.raises(ValueError, match="isolate must be one of 'auto', True, False"):
         cluster.LocalCluster(write(SLEEPER), 2, isolate="yes")
-    with pytest.raises(TypeError, match="isolate must be 'auto', True or False"):
+    with pytest.raises(TypeError, match="isolate must be one of 'auto', True, False; got 1"):
         cluster.LocalCluster(write(SLEEPER), 2, isolate=1)
 
 
