@@ -44,7 +44,8 @@ def flatbuffers(trained, digits):
 
 @pytest.mark.parametrize("mode", ["int4", "INT8", "", None])
 def test_unknown_mode_names_the_choices(mode):
-    with pytest.raises(ValueError, match=r"mode must be one of .*float32.*int8"):
+    error = TypeError if mode is None else ValueError  # a wrong type, or a wrong value
+    with pytest.raises(error, match=r"mode must be one of .*float32.*int8"):
         quantize.converter_settings(mode)
 
 
