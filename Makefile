@@ -10,7 +10,7 @@ PIP_VERSION := 26.3
 HOST   ?= 127.0.0.1
 PORT   ?= 8888
 NB     ?= $(sort $(wildcard notebooks/*.ipynb))
-NB_WORKERS ?= 2
+WORKERS ?= 2
 # TensorFlow picks its CPU kernels per machine (oneDNN on CPUs with AVX512-VNNI/BF16/AMX, Eigen
 # elsewhere): `make test` runs every notebook under both, so a pass here is a pass on any x86 CPU.
 # `make test ONEDNN=default` runs them once, with this machine's own choice.
@@ -39,7 +39,7 @@ help:
 	@echo "make doctor   what this machine offers the kit"
 	@echo "make lint     ruff + nbfmt --test"
 	@echo "make student  student notebooks (nbgrader: solutions stripped) in release/, and a zip"
-	@echo "options: PYTHON=python3.12 (rebuilds .venv), PORT=8890, ONEDNN=default, NB_WORKERS=1"
+	@echo "options: PYTHON=python3.12 (rebuilds .venv), PORT=8890, ONEDNN=default, WORKERS=1"
 
 rebuild-venv:
 	@echo "== .venv was built with $$(cat $(STAMP)); rebuilding it with $(PYTHON)"
@@ -65,15 +65,15 @@ lab: $(STAMP)
 	  --ServerApp.port_retries=0 --no-browser $(ROOT_FLAG) || { echo \
 	  "JupyterLab did not start. If port $(PORT) is in use, choose another: make lab PORT=8890"; exit 1; }
 
-# Unit tests first (some time process clean-up), then the notebooks two at a time: most of a
-# notebook's time is single-threaded (TF import, tracing), so 2 workers fit 2 cores.
+# Unit tests first, then the notebooks; both two at a time (a test file or a notebook per
+# worker): most of their time is single-threaded (TF import, tracing), so 2 workers fit 2 cores.
 test: $(STAMP)
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests -n $(WORKERS) --dist loadfile
 	@set -e; for v in $(ONEDNN); do \
 	  if [ "$$v" = default ]; then echo "== notebooks, this machine's default CPU kernels"; \
-	    env -u TF_ENABLE_ONEDNN_OPTS $(BIN)/python -m pytest notebooks -n $(NB_WORKERS) --dist loadfile; \
+	    env -u TF_ENABLE_ONEDNN_OPTS $(BIN)/python -m pytest notebooks -n $(WORKERS) --dist loadfile; \
 	  else echo "== notebooks with TF_ENABLE_ONEDNN_OPTS=$$v"; \
-	    TF_ENABLE_ONEDNN_OPTS=$$v $(BIN)/python -m pytest notebooks -n $(NB_WORKERS) --dist loadfile; fi; \
+	    TF_ENABLE_ONEDNN_OPTS=$$v $(BIN)/python -m pytest notebooks -n $(WORKERS) --dist loadfile; fi; \
 	done
 
 execute: $(STAMP)
