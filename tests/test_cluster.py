@@ -266,6 +266,9 @@ def test_without_namespaces_the_host_network_needs_consent(write, monkeypatch):
 LAUNCHER = """
     import json, os, signal, sys, time
     from hpclab import cluster
+    # Ctrl-C raises KeyboardInterrupt, as in a notebook kernel, also when the test runs as a
+    # background job of a script (which starts with SIGINT ignored, and so would this process)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     mode = sys.argv[2]
     job = cluster.LocalCluster(sys.argv[1], 2)
     if mode == "dies at once":        # OOM-killed right after start: the workers are not up yet
