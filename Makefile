@@ -65,16 +65,18 @@ lab: $(STAMP)
 	  --ServerApp.port_retries=0 --no-browser $(ROOT_FLAG) || { echo \
 	  "JupyterLab did not start. If port $(PORT) is in use, choose another: make lab PORT=8890"; exit 1; }
 
-# Unit tests first, one at a time (several time a step or wait for processes to die: two at a
-# time saved 95 s but made them flaky), then the notebooks two at a time: most of a notebook's
-# time is single-threaded (TF import, tracing), so 2 workers fit 2 cores.
+# Unit tests first: WORKERS at a time, except those marked `serial` (they time something or
+# wait for processes to die, and failed beside another test), which run alone afterwards.
+# Then the notebooks, WORKERS at a time: most of a notebook's time is single-threaded (TF
+# import, tracing), so 2 workers fit 2 cores.
 test: $(STAMP)
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests -m "not serial" -n $(WORKERS)
+	$(BIN)/python -m pytest tests -m serial
 	@set -e; for v in $(ONEDNN); do \
 	  if [ "$$v" = default ]; then echo "== notebooks, this machine's default CPU kernels"; \
-	    env -u TF_ENABLE_ONEDNN_OPTS $(BIN)/python -m pytest notebooks -n $(WORKERS) --dist loadfile; \
+	    env -u TF_ENABLE_ONEDNN_OPTS $(BIN)/python -m pytest notebooks -n $(WORKERS) --dist loadfile --no-loadscope-reorder; \
 	  else echo "== notebooks with TF_ENABLE_ONEDNN_OPTS=$$v"; \
-	    TF_ENABLE_ONEDNN_OPTS=$$v $(BIN)/python -m pytest notebooks -n $(WORKERS) --dist loadfile; fi; \
+	    TF_ENABLE_ONEDNN_OPTS=$$v $(BIN)/python -m pytest notebooks -n $(WORKERS) --dist loadfile --no-loadscope-reorder; fi; \
 	done
 
 execute: $(STAMP)

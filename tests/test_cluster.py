@@ -18,6 +18,8 @@ import pytest
 from hpclab import cluster
 from helpers import alive
 
+pytestmark = pytest.mark.serial  # waits for processes to start and die: `make test` runs these alone
+
 SLEEPER = """
     import json, os, subprocess, sys, time
     task = json.loads(os.environ["TF_CONFIG"])["task"]

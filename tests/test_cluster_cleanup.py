@@ -18,6 +18,8 @@ import pytest
 from hpclab import cluster
 from helpers import alive
 
+pytestmark = pytest.mark.serial  # waits for processes to start and die: `make test` runs these alone
+
 STUBBORN = """
     import json, os, signal, time
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # as a busy worker may: only SIGKILL works

@@ -8,6 +8,8 @@ import pytest
 from hpclab import pipeline
 from hpclab.pipeline import Timeline, plot_timeline
 
+pytestmark = pytest.mark.serial  # checks timing bands: `make test` runs these alone
+
 matplotlib.use("Agg")
 
 

@@ -6,6 +6,8 @@ from helpers import run_python
 
 from hpclab import profile
 
+pytestmark = pytest.mark.serial  # checks which part of a step takes the time: `make test` runs these alone
+
 CAPTURE = """
     import sys, time
     import tensorflow as tf

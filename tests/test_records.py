@@ -7,6 +7,8 @@ from helpers import run_python
 
 from hpclab import records
 
+pytestmark = pytest.mark.serial  # checks simulated storage waits: `make test` runs these alone
+
 
 def test_import_does_not_pull_in_tensorflow():
     result = run_python("""
