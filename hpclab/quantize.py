@@ -97,8 +97,8 @@ def convert(model, mode: str = "float32", representative_data=None, *,
     int8     full-integer: int8 weights and activations, int8 input and output,
              calibrated on ``representative_data`` (e.g. ``x_train[:200]``).
 
-    Keras 3 models go through ``model.export(format="litert")``; Keras 2 (tf_keras)
-    models through ``tf.lite.TFLiteConverter.from_keras_model``.
+    Keras 3 models go through ``model.export(format="litert")`` (see :func:`keras_export`);
+    Keras 2 (tf_keras) models through ``tf.lite.TFLiteConverter.from_keras_model``.
     """
     if not (callable(getattr(model, "predict", None)) and hasattr(model, "get_weights")):
         raise TypeError(f"model must be a Keras model (keras or tf_keras); got {type(model).__name__}")
@@ -118,15 +118,44 @@ def convert(model, mode: str = "float32", representative_data=None, *,
     logger.setLevel(max(level, logging.WARNING))  # no "Assets written to <tmp dir>" lines
     try:
         if type(model).__module__.split(".")[0] == "keras":  # Keras 3
-            with tempfile.TemporaryDirectory() as tmp:
-                path = os.path.join(tmp, f"model_{mode}.tflite")
-                model.export(path, format="litert", verbose=False, **settings)
-                with open(path, "rb") as f:
-                    return f.read()
+            return keras_export(model, settings)
         converter = tf.lite.TFLiteConverter.from_keras_model(model)  # Keras 2 (tf_keras)
         return apply_settings(converter, settings).convert()
     finally:
         logger.setLevel(level)
+
+
+def keras_exports_litert() -> bool:
+    """Whether this Keras has ``model.export(format="litert")``: 3.13 and later. Keras 3.13
+    needs Python 3.11, so on Python 3.10 pip installs Keras 3.12, which lacks it."""
+    import keras
+
+    return tuple(int(p) for p in keras.__version__.split(".")[:2]) >= (3, 13)
+
+
+def keras_export(model, settings: dict, *, litert: bool | None = None) -> bytes:
+    """The flatbuffer of ``model.export(path, format="litert", **settings)``, as bytes.
+
+    Without that format (Keras before 3.13, or ``litert=False``) this takes the route that
+    Keras's LiteRT exporter takes: the model as a SavedModel, then
+    ``TFLiteConverter.from_saved_model`` with the exporter's defaults and ``settings``.
+    The result is the same bytes (tests/test_quantize.py checks it where both exist).
+    """
+    import tensorflow as tf
+
+    litert = keras_exports_litert() if litert is None else litert
+    with tempfile.TemporaryDirectory() as tmp:
+        if litert:
+            path = os.path.join(tmp, "model.tflite")
+            model.export(path, format="litert", verbose=False, **settings)
+            with open(path, "rb") as f:
+                return f.read()
+        model.export(tmp, format="tf_saved_model", verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS,
+                                               tf.lite.OpsSet.SELECT_TF_OPS]
+        converter.experimental_enable_resource_variables = True
+        return apply_settings(converter, settings).convert()
 
 
 def _as_generator(representative_data, num_samples):

@@ -158,6 +158,19 @@ def test_bad_arguments_to_the_runners(flatbuffers, digits):
         quantize.predict_tflite(flatbuffers["float32"], np.zeros((0, 8, 8, 1)))
 
 
+@pytest.mark.parametrize("mode", ["float32", "int8"])
+def test_the_savedmodel_route_gives_the_bytes_of_keras_litert_export(trained, digits, mode):
+    """Keras before 3.13 (the newest on Python 3.10) has no format="litert": keras_export then
+    converts a SavedModel itself. Where Keras has the format, both must give the same bytes."""
+    (x_train, _), _ = digits
+    settings = quantize.converter_settings(mode, x_train[:50] if mode == "int8" else None)
+    by_hand = quantize.keras_export(trained, settings, litert=False)
+    assert by_hand[4:8] == b"TFL3"
+    if not quantize.keras_exports_litert():
+        pytest.skip("this Keras has no LiteRT export to compare with")
+    assert by_hand == quantize.keras_export(trained, settings, litert=True)
+
+
 def test_keras2_models_convert_too():
     """A tf_keras model goes through from_keras_model; needs a fresh process (legacy Keras)."""
     result = run_python(
