@@ -77,13 +77,20 @@ def converter_settings(mode: str, representative_data=None, *,
 
 
 def apply_settings(converter, settings: dict):
-    """Set ``settings`` (from :func:`converter_settings`) on a TFLiteConverter; returns it."""
+    """Set ``settings`` (from :func:`converter_settings`) on a TFLiteConverter; returns it.
+    A name the converter does not have is refused, as Keras's LiteRT export refuses it."""
+    if not isinstance(settings, dict):
+        raise TypeError(f"settings must be a dict, e.g. converter_settings('dynamic'); got {settings!r}")
     for name, value in settings.items():
-        if name == "target_spec":
-            for key, item in value.items():
-                setattr(converter.target_spec, key, item)
+        if name == "target_spec" and isinstance(value, dict):
+            pairs = [(converter.target_spec, key, item) for key, item in value.items()]
         else:
-            setattr(converter, name, value)
+            pairs = [(converter, name, value)]
+        for target, key, item in pairs:
+            if not hasattr(target, key):
+                raise ValueError(f"the converter has no setting {key!r}; use the names "
+                                 "that converter_settings(mode, ...) returns")
+            setattr(target, key, item)
     return converter
 
 
@@ -141,6 +148,9 @@ def keras_export(model, settings: dict, *, litert: bool | None = None) -> bytes:
     ``TFLiteConverter.from_saved_model`` with the exporter's defaults and ``settings``.
     The result is the same bytes (tests/test_quantize.py checks it where both exist).
     """
+    if type(model).__module__.split(".")[0] != "keras":
+        raise TypeError("model must be a Keras 3 model (convert() also takes tf_keras models); "
+                        f"got {type(model).__name__}")
     import tensorflow as tf
 
     litert = keras_exports_litert() if litert is None else litert

@@ -171,6 +171,16 @@ def test_the_savedmodel_route_gives_the_bytes_of_keras_litert_export(trained, di
     assert by_hand == quantize.keras_export(trained, settings, litert=True)
 
 
+def test_keras_export_refuses_what_it_cannot_use(trained):
+    with pytest.raises(TypeError, match="model must be a Keras 3 model"):
+        quantize.keras_export(object(), {})
+    with pytest.raises(TypeError, match="settings must be a dict"):
+        quantize.keras_export(trained, [("optimizations", [])], litert=False)
+    for bad in ({"optimisations": []}, {"target_spec": {"supported_type": []}}):
+        with pytest.raises(ValueError, match="the converter has no setting"):
+            quantize.keras_export(trained, bad, litert=False)
+
+
 def test_keras2_models_convert_too():
     """A tf_keras model goes through from_keras_model; needs a fresh process (legacy Keras)."""
     result = run_python(
