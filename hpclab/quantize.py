@@ -76,12 +76,20 @@ def converter_settings(mode: str, representative_data=None, *,
     return settings
 
 
+def _check_settings(settings) -> dict:
+    if not isinstance(settings, dict):
+        raise TypeError(f"settings must be a dict, e.g. converter_settings('dynamic'); got {settings!r}")
+    return settings
+
+
+def _is_keras3(model) -> bool:
+    return type(model).__module__.split(".")[0] == "keras"
+
+
 def apply_settings(converter, settings: dict):
     """Set ``settings`` (from :func:`converter_settings`) on a TFLiteConverter; returns it.
     A name the converter does not have is refused, as Keras's LiteRT export refuses it."""
-    if not isinstance(settings, dict):
-        raise TypeError(f"settings must be a dict, e.g. converter_settings('dynamic'); got {settings!r}")
-    for name, value in settings.items():
+    for name, value in _check_settings(settings).items():
         if name == "target_spec" and isinstance(value, dict):
             pairs = [(converter.target_spec, key, item) for key, item in value.items()]
         else:
@@ -124,7 +132,7 @@ def convert(model, mode: str = "float32", representative_data=None, *,
     level = logger.level
     logger.setLevel(max(level, logging.WARNING))  # no "Assets written to <tmp dir>" lines
     try:
-        if type(model).__module__.split(".")[0] == "keras":  # Keras 3
+        if _is_keras3(model):
             return keras_export(model, settings)
         converter = tf.lite.TFLiteConverter.from_keras_model(model)  # Keras 2 (tf_keras)
         return apply_settings(converter, settings).convert()
@@ -148,9 +156,10 @@ def keras_export(model, settings: dict, *, litert: bool | None = None) -> bytes:
     ``TFLiteConverter.from_saved_model`` with the exporter's defaults and ``settings``.
     The result is the same bytes (tests/test_quantize.py checks it where both exist).
     """
-    if type(model).__module__.split(".")[0] != "keras":
+    if not _is_keras3(model):
         raise TypeError("model must be a Keras 3 model (convert() also takes tf_keras models); "
                         f"got {type(model).__name__}")
+    _check_settings(settings)
     import tensorflow as tf
 
     litert = keras_exports_litert() if litert is None else litert

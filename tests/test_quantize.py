@@ -174,8 +174,9 @@ def test_the_savedmodel_route_gives_the_bytes_of_keras_litert_export(trained, di
 def test_keras_export_refuses_what_it_cannot_use(trained):
     with pytest.raises(TypeError, match="model must be a Keras 3 model"):
         quantize.keras_export(object(), {})
-    with pytest.raises(TypeError, match="settings must be a dict"):
-        quantize.keras_export(trained, [("optimizations", [])], litert=False)
+    for litert in (False, True):  # also before Keras sees them
+        with pytest.raises(TypeError, match="settings must be a dict"):
+            quantize.keras_export(trained, [("optimizations", [])], litert=litert)
     for bad in ({"optimisations": []}, {"target_spec": {"supported_type": []}}):
         with pytest.raises(ValueError, match="the converter has no setting"):
             quantize.keras_export(trained, bad, litert=False)
